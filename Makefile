@@ -1,0 +1,44 @@
+# Set-up and entry points. `make reproduce` and `make test` are the two commands a new user runs.
+PYTHON ?= python3
+VENV ?= .venv
+# A CPU build of torch; pass TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+# on a machine whose default index serves the CUDA build.
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+
+.PHONY: install data reproduce test lint bench
+
+$(BIN)/normact: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/normact
+
+# Fashion-MNIST from Debian's dataset-fashion-mnist package; elsewhere set NORMACT_DATA to a folder of idx files.
+data:
+	@if [ -d "$(FASHION_MNIST_DIR)" ] || [ -n "$$NORMACT_DATA" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }; \
+	else \
+		echo "Fashion-MNIST not found: run 'sudo apt-get install dataset-fashion-mnist' or set NORMACT_DATA"; exit 1; \
+	fi
+
+reproduce: install
+	$(BIN)/normact theory relu
+	$(BIN)/normact solve --table5
+	$(BIN)/normact theory --plot docs/figures
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: install lint
+	$(BIN)/python -m pytest
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,0 +1,3 @@
+from normact.cli import main
+
+raise SystemExit(main())
