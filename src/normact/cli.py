@@ -50,7 +50,17 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_sweep)
 
 
-_RUN_COLUMNS = ("id", "study", "variant", "seed", "status", "epochs_done", "diverged_epoch", "test_acc", "updated_at")
+_RUN_COLUMNS = (
+    "id",
+    "study",
+    "variant",
+    "seed",
+    "status",
+    "epochs_done",
+    "diverged_epoch",
+    "test_acc",
+    "updated_at",
+)
 
 
 def _runs(args: argparse.Namespace) -> int:

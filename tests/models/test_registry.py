@@ -19,7 +19,9 @@ def test_create_passes_kwargs():
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown model 'test_registry_linaer'; choose from \[.*'test_registry_linear'"):
+    with pytest.raises(
+        ValueError, match=r"unknown model 'test_registry_linaer'; choose from \[.*'test_registry_linear'"
+    ):
         create_model("test_registry_linaer")
 
 

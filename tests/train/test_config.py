@@ -60,7 +60,11 @@ def test_yaml_float_without_dot_is_a_float():
     ("source", "overrides", "message"),
     [
         ({}, ["optim.lrr=0.1"], r"unknown config key 'optim.lrr'; valid keys in 'optim': name, lr, momentum"),
-        ({"optimizer": {}}, [], r"unknown config key 'optimizer'; valid keys at top level: study, variant, data"),
+        (
+            {"optimizer": {}},
+            [],
+            r"unknown config key 'optimizer'; valid keys at top level: study, variant, data",
+        ),
         ({"train": {"epoch": 3}}, [], r"unknown config key 'train.epoch'; valid keys in 'train': epochs"),
         ({}, ["optim.lr.x=1"], r"'optim.lr' is a value, not a section"),
         ({}, ["optim.lr=fast"], r"config key 'optim.lr' expects float, got 'fast'"),
@@ -68,7 +72,11 @@ def test_yaml_float_without_dot_is_a_float():
         ({"train": {"epochs": 2.5}}, [], r"config key 'train.epochs' expects int, got 2.5"),
         ({"train": {"epochs": True}}, [], r"config key 'train.epochs' expects int, got True"),
         ({"train": {"deterministic": 1}}, [], r"config key 'train.deterministic' expects bool, got 1"),
-        ({}, ["optim.name=rmsprop"], r"'optim.name' must be one of \['sgd', 'adam', 'adamw'\], got 'rmsprop'"),
+        (
+            {},
+            ["optim.name=rmsprop"],
+            r"'optim.name' must be one of \['sgd', 'adam', 'adamw'\], got 'rmsprop'",
+        ),
         ({}, ["optim.betas=[0.9]"], r"'optim.betas' expects 2 values"),
         ({}, ["schedule.milestones=[1, x]"], r"'schedule.milestones' expects int, got 'x'"),
         ({}, ["optim.weight_decay_groups.norm=big"], r"'optim.weight_decay_groups.norm' expects float"),
@@ -82,7 +90,7 @@ def test_bad_keys_and_types_are_named(source, overrides, message):
 
 
 def test_missing_file_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
 
 

@@ -1,10 +1,18 @@
+import itertools
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from normact.train import build_optimizer, build_scheduler, clip_gradients, load_config, lr_factor, param_groups
+from normact.train import (
+    build_optimizer,
+    build_scheduler,
+    clip_gradients,
+    load_config,
+    lr_factor,
+    param_groups,
+)
 
 
 def _torch_lrs(make, steps, base=0.5):
@@ -41,7 +49,9 @@ def test_cosine_matches_torch_per_step():
     epochs, spe, base, min_lr = 4, 5, 0.2, 0.01
     cfg = load_config({}, ["schedule.name=cosine", f"schedule.min_lr={min_lr}"]).schedule
     factor = lr_factor(cfg, base, epochs, spe)
-    expected = _torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, epochs * spe, min_lr), epochs * spe, base)
+    expected = _torch_lrs(
+        lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, epochs * spe, min_lr), epochs * spe, base
+    )
     assert [base * factor(s) for s in range(epochs * spe)] == pytest.approx(expected, rel=1e-9)
     assert base * factor(epochs * spe) == pytest.approx(min_lr)
 
@@ -52,17 +62,21 @@ def test_warmup_is_linear_then_hands_over():
                            f"schedule.warmup_start_factor={start}"]).schedule  # fmt: skip
     factor = lr_factor(cfg, 1.0, 5, spe)
     warm = 6  # 1.5 epochs of 4 steps
-    linear = _torch_lrs(lambda o: torch.optim.lr_scheduler.LinearLR(o, start, 1.0, total_iters=warm), warm, 1.0)
+    linear = _torch_lrs(
+        lambda o: torch.optim.lr_scheduler.LinearLR(o, start, 1.0, total_iters=warm), warm, 1.0
+    )
     assert [factor(s) for s in range(warm)] == pytest.approx(linear, rel=1e-12)
     assert factor(warm) == 1.0  # cosine starts at its top right after warm-up
     assert factor(5 * spe) == pytest.approx(0.0, abs=1e-15)
     values = [factor(s) for s in range(warm, 5 * spe)]
-    assert all(a > b for a, b in zip(values, values[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(values))
 
 
 def test_scheduler_drives_optimizer():
     model = nn.Linear(2, 2)
-    cfg = load_config({}, ["optim.lr=0.3", "schedule.name=step", "schedule.step_size=1", "schedule.gamma=0.5"])
+    cfg = load_config(
+        {}, ["optim.lr=0.3", "schedule.name=step", "schedule.step_size=1", "schedule.gamma=0.5"]
+    )
     opt = build_optimizer(model, cfg.optim)
     sched = build_scheduler(opt, cfg.schedule, cfg.optim.lr, epochs=3, steps_per_epoch=2)
     seen = []
@@ -107,7 +121,9 @@ def test_weight_decay_groups_by_selector_first_match_wins():
         "alpha": 0.1,
     }
     assert sum(len(g["params"]) for g in groups) == 6
-    assert param_groups(net, 0.0, {"b*": 1.0}) and _decays(param_groups(net, 0.0, {"b*": 1.0}))["bn.bias"] == 1.0
+    assert (
+        param_groups(net, 0.0, {"b*": 1.0}) and _decays(param_groups(net, 0.0, {"b*": 1.0}))["bn.bias"] == 1.0
+    )
 
 
 def test_unmatched_selector_is_an_error():
@@ -122,7 +138,12 @@ def test_unmatched_selector_is_an_error():
      ("adamw", torch.optim.AdamW, {"betas": (0.5, 0.6), "eps": 1e-6})],
 )  # fmt: skip
 def test_build_optimizer(name, cls, extra):
-    overrides = [f"optim.name={name}", "optim.lr=0.02", "optim.weight_decay=0.1", "optim.weight_decay_groups.norm=0"]
+    overrides = [
+        f"optim.name={name}",
+        "optim.lr=0.02",
+        "optim.weight_decay=0.1",
+        "optim.weight_decay_groups.norm=0",
+    ]
     overrides += [f"optim.{k}={list(v) if isinstance(v, tuple) else v}" for k, v in extra.items()]
     opt = build_optimizer(_Net(), load_config({}, overrides).optim)
     assert type(opt) is cls

@@ -22,7 +22,9 @@ def test_schema_wal_and_round_trip(tmp_path):
     path = tmp_path / "sub" / "r.sqlite"
     store = ResultsStore(path)
     run = _start(store)
-    store.log_epoch(run, 1, {"train_loss": 1.5, "weight_mean/conv1": -0.25, "score": math.nan, "big": math.inf})
+    store.log_epoch(
+        run, 1, {"train_loss": 1.5, "weight_mean/conv1": -0.25, "score": math.nan, "big": math.inf}
+    )
     store.log_epoch(run, 2, {"train_loss": 1.25, "weight_mean/conv1": -0.5, "score": 3.0, "big": 1.0})
     store.finish_run(run, "finished")
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -32,7 +34,9 @@ def test_schema_wal_and_round_trip(tmp_path):
     assert rec.finished_at is not None and rec.pid == os.getpid()
     hist = store.history(run)
     assert [h["epoch"] for h in hist] == [1, 2]
-    assert hist[0]["weight_mean/conv1"] == -0.25 and math.isnan(hist[0]["score"]) and hist[0]["big"] == math.inf
+    assert (
+        hist[0]["weight_mean/conv1"] == -0.25 and math.isnan(hist[0]["score"]) and hist[0]["big"] == math.inf
+    )
     assert [m.value for m in store.metrics(run, "weight_mean/*")] == [-0.25, -0.5]
     assert [m.key for m in store.metrics(run, ["train_loss", "score"])] == ["score", "train_loss"] * 2
     assert store.final_metrics([run], ["train_loss", "score"]) == {run: {"train_loss": 1.25, "score": 3.0}}
@@ -87,9 +91,10 @@ _WRITER = textwrap.dedent(
     (sync / f"ready{worker}").touch()
     while not (sync / "go").exists():  # all start writing together, after their imports
         time.sleep(0.001)
-    shared = store.start_run(study="c", variant="shared", seed=0, config_hash="x", config={}, resume_epoch=10**6)
+    key = dict(study="c", config_hash="x", config={})
+    shared = store.start_run(variant="shared", seed=0, resume_epoch=10**6, **key)
     for seed in range(16):
-        run = store.start_run(study="c", variant=f"w{worker}", seed=seed, config_hash="x", config={"w": worker})
+        run = store.start_run(variant=f"w{worker}", seed=seed, **key)
         for epoch in range(1, 6):
             store.log_epoch(run, epoch, {f"m{i}": worker + seed + epoch + i / 10 for i in range(4)})
             store.log_epoch(shared, epoch, {f"w{worker}/s{seed}": float(epoch)})
@@ -104,7 +109,9 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     path = tmp_path / "r.sqlite"
     workers = 4
     procs = [
-        subprocess.Popen([sys.executable, str(script), STORE_PY, str(path), str(w), str(tmp_path)], stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, str(script), STORE_PY, str(path), str(w), str(tmp_path)], stderr=subprocess.PIPE
+        )
         for w in range(workers)
     ]
     deadline = time.monotonic() + 60

@@ -52,6 +52,11 @@ def tiny_config(out_dir: object = None, *overrides: str) -> Config:
         "model": {"name": "tiny_mlp", "act": "relu"},
         "optim": {"name": "sgd", "lr": 0.05, "weight_decay": 1e-3},
         "schedule": {"name": "cosine", "warmup_epochs": 0.5},
-        "train": {"epochs": 3, "threads": 1, "progress": "none", "out_dir": None if out_dir is None else str(out_dir)},
+        "train": {
+            "epochs": 3,
+            "threads": 1,
+            "progress": "none",
+            "out_dir": None if out_dir is None else str(out_dir),
+        },
     }
     return load_config(base, overrides)

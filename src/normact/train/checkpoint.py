@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 def rng_state() -> dict[str, Any]:
     """The global RNG states of Python, NumPy and torch as checkpoint-safe values."""
     py_version, py_state, py_gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()  # noqa: NPY002 (the global state is what user code draws from)
     state = {
         "python": [py_version, list(py_state), py_gauss],
         "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), np_pos, np_has_gauss, np_gauss],
@@ -38,7 +38,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     py_version, py_state, py_gauss = state["python"]
     random.setstate((py_version, tuple(py_state), py_gauss))
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = state["numpy"]
-    np.random.set_state((np_name, np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss))
+    np_state = (np_name, np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss)
+    np.random.set_state(np_state)  # noqa: NPY002
     torch.set_rng_state(state["torch"])
     if "cuda" in state:
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -69,5 +70,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     state = torch.load(Path(path), map_location=map_location, weights_only=True)
     version = state.get("format_version") if isinstance(state, dict) else None
     if version != FORMAT_VERSION:
-        raise ValueError(f"checkpoint {str(path)!r} has format version {version!r}; expected {FORMAT_VERSION}")
+        raise ValueError(
+            f"checkpoint {str(path)!r} has format version {version!r}; expected {FORMAT_VERSION}"
+        )
     return state

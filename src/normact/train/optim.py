@@ -32,9 +32,7 @@ def _selects(selector: str, name: str, module: nn.Module, param_name: str) -> bo
     return fnmatch.fnmatchcase(name, selector)
 
 
-def param_groups(
-    model: nn.Module, weight_decay: float, groups: dict[str, float] | None = None
-) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, groups: dict[str, float] | None = None) -> list[dict]:
     """Split the trainable parameters of ``model`` into groups by weight decay.
 
     Args:
@@ -75,7 +73,9 @@ def param_groups(
         )
     by_decay: dict[float, dict] = {}
     for name, p in params.items():
-        group = by_decay.setdefault(decay_of[name], {"params": [], "names": [], "weight_decay": decay_of[name]})
+        group = by_decay.setdefault(
+            decay_of[name], {"params": [], "names": [], "weight_decay": decay_of[name]}
+        )
         group["params"].append(p)
         group["names"].append(name)
     return list(by_decay.values())

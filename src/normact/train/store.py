@@ -223,10 +223,10 @@ class ResultsStore:
         """Store one epoch's metrics (replacing any earlier values for that epoch) and advance the run."""
         rows = [(run_id, epoch, str(k), _real(v)) for k, v in metrics.items()]
         with self._write() as c:
-            c.executemany("INSERT OR REPLACE INTO metrics (run_id, epoch, key, value) VALUES (?, ?, ?, ?)", rows)
-            c.execute(
-                "UPDATE runs SET epochs_done = ?, updated_at = ? WHERE id = ?", (epoch, _now(), run_id)
+            c.executemany(
+                "INSERT OR REPLACE INTO metrics (run_id, epoch, key, value) VALUES (?, ?, ?, ?)", rows
             )
+            c.execute("UPDATE runs SET epochs_done = ?, updated_at = ? WHERE id = ?", (epoch, _now(), run_id))
 
     def finish_run(
         self, run_id: int, status: str, *, diverged_epoch: int | None = None, error: str | None = None
@@ -309,7 +309,9 @@ class ResultsStore:
             where.append(f"({' OR '.join(parts) or '0'})")
         sql = "SELECT run_id, epoch, key, value FROM metrics"
         sql += (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY run_id, epoch, key"
-        return [MetricRow(r, e, k, math.nan if v is None else v) for r, e, k, v in self.conn.execute(sql, args)]
+        return [
+            MetricRow(r, e, k, math.nan if v is None else v) for r, e, k, v in self.conn.execute(sql, args)
+        ]
 
     def final_metrics(self, run_ids: Iterable[int], keys: Iterable[str]) -> dict[int, dict[str, float]]:
         """``{run_id: {key: value}}`` at each run's last completed epoch (runs without one are absent)."""

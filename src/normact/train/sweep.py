@@ -65,7 +65,9 @@ class Sweep:
         for name, overrides in self.variants.items():
             variant = with_overrides(self.base, overrides)
             for seed in self.seeds:
-                out.append(with_overrides(variant, {"study": self.study, "variant": name, "train.seed": seed}))
+                out.append(
+                    with_overrides(variant, {"study": self.study, "variant": name, "train.seed": seed})
+                )
         return out
 
 
@@ -163,18 +165,24 @@ def run_sweep(
             items[i] = _run_one(configs[i], str(store), data_fn, callbacks_fn)
     else:
         # several progress bars on one terminal garble each other
-        configs = [with_overrides(c, {"train.progress": "log"}) if c.train.progress == "auto" else c for c in configs]
+        configs = [
+            with_overrides(c, {"train.progress": "log"}) if c.train.progress == "auto" else c for c in configs
+        ]
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
         init_args = (threads, logging.getLogger().getEffectiveLevel())
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=init_args) as pool:
+        with ProcessPoolExecutor(
+            jobs, mp_context=context, initializer=_init_worker, initargs=init_args
+        ) as pool:
             futures = {i: pool.submit(_run_one, configs[i], str(store), data_fn, callbacks_fn) for i in todo}
             for i, future in futures.items():
                 try:
                     items[i] = future.result()
                 except BrokenProcessPool as e:
                     cfg = configs[i]
-                    items[i] = SweepItem(cfg.variant, cfg.train.seed, "failed", error=f"worker process died: {e}")
+                    items[i] = SweepItem(
+                        cfg.variant, cfg.train.seed, "failed", error=f"worker process died: {e}"
+                    )
     return [item for item in items if item is not None]
 
 
@@ -188,7 +196,9 @@ _data_cache: dict[str, Splits] = {}
 
 def _load(data_fn: DataFn, cfg: Config) -> Splits:
     """Load the data once per worker for runs that share a data source (the latest source is kept)."""
-    key = json.dumps([getattr(data_fn, "__qualname__", repr(data_fn)), config_to_dict(cfg)["data"]], sort_keys=True)
+    key = json.dumps(
+        [getattr(data_fn, "__qualname__", repr(data_fn)), config_to_dict(cfg)["data"]], sort_keys=True
+    )
     if key not in _data_cache:
         _data_cache.clear()
         _data_cache[key] = data_fn(cfg.data)
