@@ -131,8 +131,9 @@ def train(
         resume: continue from the run's checkpoint when there is one (a fresh start otherwise).
 
     Returns:
-        The run's result. A non-finite training loss, evaluation loss or parameter stops the run with
-        status ``"diverged"`` at that epoch; the metrics of earlier epochs are kept. Any exception marks
+        The run's result. A non-finite training loss (checked at the end of each epoch), evaluation
+        loss or parameter stops the run with status ``"diverged"`` at that epoch; the metrics of earlier
+        epochs are kept. Any exception marks
         the run ``failed`` in the store (with its traceback) and is re-raised.
     """
     for cb in callbacks:
@@ -162,12 +163,11 @@ def train(
             store.log_epoch(run_id, entry["epoch"], {k: v for k, v in entry.items() if k != "epoch"})
     try:
         with _runtime(config):
-            result = _Run(config, store, run_id, callbacks, data, ckpt_path).fit(state)
+            result = _Run(config, run_hash, store, run_id, callbacks, data, ckpt_path).fit(state)
     except BaseException:
         if store is not None:
             store.finish_run(run_id, "failed", error=traceback.format_exc())
         raise
-    result.config_hash, result.run_id = run_hash, run_id
     if store is not None:
         store.finish_run(run_id, result.status, diverged_epoch=result.diverged_epoch)
     return result
@@ -222,13 +222,15 @@ class _Run:
     def __init__(
         self,
         config: Config,
+        run_hash: str,
         store: ResultsStore | None,
         run_id: int | None,
         callbacks: Sequence[Callback],
         data: Splits | None,
         ckpt_path: Path | None,
     ) -> None:
-        self.config, self.store, self.run_id, self.callbacks = config, store, run_id, callbacks
+        self.config, self.run_hash, self.callbacks = config, run_hash, callbacks
+        self.store, self.run_id = store, run_id
         self.ckpt_path = ckpt_path
         cfg, seed = config.train, config.train.seed
         self.device = device = torch.device(cfg.device)
@@ -277,7 +279,8 @@ class _Run:
             diverged_epoch=diverged_epoch,
             history=self.history,
             model=self.model,
-            config_hash="",
+            config_hash=self.run_hash,
+            run_id=self.run_id,
             checkpoint=self.ckpt_path,
         )
 
@@ -320,54 +323,60 @@ class _Run:
             )  # fmt: skip
 
     def _train_epoch(self, epoch: int) -> tuple[float, float, float]:
-        """Mean loss, accuracy and the learning rate of the last step (of the first param group)."""
+        """Mean loss, accuracy and the learning rate of the last step (of the first param group).
+
+        Sums stay on the device so a step never waits for the device; a non-finite loss is caught
+        when the epoch's sum is read at its end.
+        """
         model, opt, optim_cfg = self.model, self.optimizer, self.config.optim
         model.train()
-        total_loss, correct, count = 0.0, torch.zeros((), dtype=torch.float64, device=self.device), 0
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
         bar = None
         if self.progress == "bar":
             desc = f"{self._name()} {epoch}/{self.config.train.epochs}"
             bar = tqdm(total=len(self.train_batches), desc=desc, leave=False, file=sys.stderr)
-        for x, y in self.train_batches:
-            for transform in self.transforms:
-                x = transform(x, self.aug_gen)
-            opt.zero_grad(set_to_none=True)
-            if self.mixup is None:
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                hits = (logits.argmax(1) == y).sum()
-            else:
-                mixup, mixup_loss, alpha = self.mixup
-                x, y_a, y_b, lam = mixup(x, y, alpha, self.aug_gen)
-                logits = model(x)
-                loss = mixup_loss(logits, y_a, y_b, lam)
-                pred = logits.argmax(1)
-                hits = lam * (pred == y_a).sum() + (1 - lam) * (pred == y_b).sum()
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
+        try:
+            for x, y in self.train_batches:
+                for transform in self.transforms:
+                    x = transform(x, self.aug_gen)
+                opt.zero_grad(set_to_none=True)
+                if self.mixup is None:
+                    logits = model(x)
+                    loss = F.cross_entropy(logits, y)
+                    hits = (logits.argmax(1) == y).sum()
+                else:
+                    mixup, mixup_loss, alpha = self.mixup
+                    x, y_a, y_b, lam = mixup(x, y, alpha, self.aug_gen)
+                    logits = model(x)
+                    loss = mixup_loss(logits, y_a, y_b, lam)
+                    pred = logits.argmax(1)
+                    hits = lam * (pred == y_a).sum() + (1 - lam) * (pred == y_b).sum()
+                loss.backward()
+                clip_gradients(model.parameters(), optim_cfg.clip_grad_value, optim_cfg.clip_grad_norm)
+                lr = opt.param_groups[0]["lr"]
+                opt.step()
+                self.scheduler.step()
+                total_loss += loss.detach() * len(y)
+                correct += hits
+                count += len(y)
                 if bar is not None:
-                    bar.close()
-                raise _Diverged
-            loss.backward()
-            clip_gradients(model.parameters(), optim_cfg.clip_grad_value, optim_cfg.clip_grad_norm)
-            lr = opt.param_groups[0]["lr"]
-            opt.step()
-            self.scheduler.step()
-            total_loss += loss_value * len(y)
-            correct += hits
-            count += len(y)
+                    bar.update()
+                    if bar.n % 20 == 0:
+                        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        finally:
             if bar is not None:
-                bar.update()
-                if bar.n % 20 == 0:
-                    bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
-        if bar is not None:
-            bar.close()
-        return total_loss / count, correct.item() / count, lr
+                bar.close()
+        mean_loss = total_loss.item() / count
+        if not math.isfinite(mean_loss):
+            raise _Diverged
+        return mean_loss, correct.item() / count, lr
 
     def _state(self, epoch: int) -> dict[str, Any]:
         return {
             "epoch": epoch,
-            "config_hash": config_hash(self.config),
+            "config_hash": self.run_hash,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),

@@ -143,6 +143,8 @@ def build_scheduler(
 
 def clip_gradients(params: Iterable[torch.Tensor], value: float | None, norm: float | None) -> None:
     """Clamp gradient entries to ``[-value, value]``, then rescale to total 2-norm at most ``norm``."""
+    if value is None and norm is None:
+        return
     params = [p for p in params if p.grad is not None]
     if value is not None:
         nn.utils.clip_grad_value_(params, value)
