@@ -104,15 +104,15 @@ def bare_loop(data: SimpleNamespace, epochs: int, batch_size: int, lr: float, de
 def runner(
     data: SimpleNamespace, epochs: int, batch_size: int, lr: float, device: str, folder: Path, full: bool
 ) -> None:
+    out_dir = str(folder / "runs") if full else None
     cfg = load_config(
         {
             "model": {"name": "bench_mlp"},
             "data": {"batch_size": batch_size, "eval_batch_size": 1000},
             "optim": {"name": "sgd", "lr": lr, "momentum": 0.9},
-            "train": {"epochs": epochs, "device": device, "progress": "none", "out_dir": str(folder / "runs") if full else None,
-                      "probe_samples": 1000},
+            "train": {"epochs": epochs, "device": device, "progress": "none", "out_dir": out_dir},
         }
-    )  # fmt: skip
+    )
     store = ResultsStore(folder / "bench.sqlite") if full else None
     train(cfg, store, [WeightAndActivationProbe()] if full else [], data=data)
 
@@ -148,8 +148,10 @@ def main() -> None:
                 case()
                 times[name].append((time.perf_counter() - tic) / args.epochs)
     base = statistics.median(times["bare torch loop"])
-    print(f"{args.n_train} train / {args.n_test} test samples, batch {args.batch_size}, {args.epochs} epochs, "
-          f"{args.repeats} repeats, {args.device}, {torch.get_num_threads()} threads")  # fmt: skip
+    print(
+        f"{args.n_train} train / {args.n_test} test samples, batch {args.batch_size}, {args.epochs} epochs, "
+        f"{args.repeats} repeats, {args.device}, {torch.get_num_threads()} threads"
+    )
     print(f"{'case':32s} {'s/epoch (median)':>17s} {'min':>8s} {'ratio':>7s}")
     for name, ts in times.items():
         med = statistics.median(ts)
