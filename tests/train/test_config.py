@@ -82,6 +82,10 @@ def test_yaml_float_without_dot_is_a_float():
         ({}, ["optim.weight_decay_groups.norm=big"], r"'optim.weight_decay_groups.norm' expects float"),
         ({"optim": 3}, [], r"section 'optim' must be a mapping"),
         ({}, ["optim.lr"], r"override 'optim.lr' is not of the form key=value"),
+        ({}, ["train.epochs=0"], r"config key 'train.epochs' must be >= 1, got 0"),
+        ({}, ["data.batch_size=-2"], r"config key 'data.batch_size' must be >= 1, got -2"),
+        ({}, ["train.probe_samples=0"], r"config key 'train.probe_samples' must be >= 1, got 0"),
+        ({}, ["data.mixup_alpha=-0.5"], r"config key 'data.mixup_alpha' must be >= 0, got -0.5"),
     ],
 )
 def test_bad_keys_and_types_are_named(source, overrides, message):

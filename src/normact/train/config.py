@@ -37,6 +37,11 @@ class DataConfig:
     transforms: list[dict[str, Any]] = field(default_factory=list)
     mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixing weight; 0 turns mixup off
 
+    def __post_init__(self) -> None:
+        _at_least("data.batch_size", self.batch_size, 1)
+        _at_least("data.eval_batch_size", self.eval_batch_size, 1)
+        _at_least("data.mixup_alpha", self.mixup_alpha, 0)
+
 
 @dataclass
 class ModelConfig:
@@ -92,6 +97,11 @@ class TrainConfig:
     progress: Literal["auto", "bar", "log", "none"] = field(default="auto", metadata=_NO_HASH)
     probe_samples: int | None = 1000  # test samples handed to callbacks; None: the whole test set
 
+    def __post_init__(self) -> None:
+        _at_least("train.epochs", self.epochs, 1)
+        _at_least("train.threads", self.threads, 1)
+        _at_least("train.probe_samples", self.probe_samples, 1)
+
 
 @dataclass
 class Config:
@@ -107,7 +117,12 @@ class Config:
 
 
 class ConfigError(ValueError):
-    """A config key is unknown or its value has the wrong type."""
+    """A config key is unknown or its value has the wrong type or range."""
+
+
+def _at_least(key: str, value: float | None, low: float) -> None:
+    if value is not None and value < low:
+        raise ConfigError(f"config key {key!r} must be >= {low}, got {value!r}")
 
 
 def load_config(

@@ -292,7 +292,8 @@ class _Run:
         tic = time.perf_counter()
         train_loss, train_acc, lr = self._train_epoch(epoch)
         test_loss, test_acc = evaluate(self.model, self.test_batches)
-        params_finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        finite = [torch.isfinite(p).all() for p in self.model.parameters()]
+        params_finite = not finite or bool(torch.stack(finite).all())  # one device sync
         if not (math.isfinite(test_loss) and params_finite):
             raise _Diverged
         metrics = {
@@ -412,8 +413,6 @@ def _build_transforms(specs: Sequence[Mapping[str, Any]]) -> list:
 
 
 def _build_mixup(alpha: float) -> tuple[Any, Any, float] | None:
-    if alpha < 0:
-        raise ValueError(f"data.mixup_alpha must be >= 0 (0 turns mixup off), got {alpha}")
     if alpha == 0:
         return None
     from normact.data import mixup, mixup_loss
