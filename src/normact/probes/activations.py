@@ -38,7 +38,7 @@ class SecondMoment(LayerProbe):
         super().__init__(where, tap, name)
 
     def _observe(self, name: str, module: nn.Module, state: dict[str, Any], x: Tensor) -> None:
-        state.setdefault("sums", Series()).append(widen(x).square().sum().to(torch.float64))
+        state.setdefault("sums", Series()).append(widen(x).square().sum())
         state.setdefault("counts", []).append(x.numel())
 
     def _summarize(self, name: str, host: dict[str, Any]) -> Result:

@@ -44,8 +44,7 @@ class GradNorm(Probe):
         def record(weight: nn.Parameter) -> None:
             state = self._state[name]
             state["calls"] = state.get("calls", 0) + 1
-            norm = torch.linalg.vector_norm(weight.grad).to(torch.float64)
-            state.setdefault("norms", Series()).append(norm)
+            state.setdefault("norms", Series()).append(torch.linalg.vector_norm(weight.grad))
 
         return [module.weight.register_post_accumulate_grad_hook(record)]
 
