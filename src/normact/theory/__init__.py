@@ -27,15 +27,20 @@ from normact.theory.quantities import (
     r_score,
     self_normalization_check,
 )
+from normact.theory.solver import FAMILIES, Family, InfeasibleError, Solution, solve, solve_generic
 
 __all__ = [
+    "FAMILIES",
     "SELU_ALPHA",
     "SELU_LAMBDA",
     "Activation",
     "ExpLinear",
+    "Family",
+    "InfeasibleError",
     "Moments",
     "Quantities",
     "SelfNormalizationCheck",
+    "Solution",
     "activation_params",
     "custom_activation",
     "delta",
@@ -52,4 +57,6 @@ __all__ = [
     "quantities",
     "r_score",
     "self_normalization_check",
+    "solve",
+    "solve_generic",
 ]

@@ -298,7 +298,7 @@ def _solution(
     residuals = {"phi1": m.df2 - (1.0 + eps), "second_moment": m.second_moment - 1.0}
     if central:
         residuals["mean"] = m.mean
-    lam = params.get(lam_name, math.nan) if lam_name else math.nan
+    lam = params.get(lam_name or "lam", math.nan)
     converged = success and all(abs(v) < _RESIDUAL_TOL for v in residuals.values())
     return Solution(
         family=family,
