@@ -8,7 +8,13 @@ from normact.probes.activations import (
     Sparsity,
     asymptote_of,
 )
-from normact.probes.base import LayerProbe, Probe, ProbeSet, attach
+from normact.probes.base import LayerProbe, Probe, ProbeSet, attach, quiet_forward
+from normact.probes.depth import (
+    compare_second_moments,
+    plot_second_moments,
+    predict_second_moments,
+    theory_activation,
+)
 from normact.probes.gradients import GradNorm
 from normact.probes.residual import ResidualDelta
 from normact.probes.score import convergence_score, elementwise_derivative
@@ -34,13 +40,18 @@ __all__ = [
     "asymptote_of",
     "attach",
     "coherence",
+    "compare_second_moments",
     "convergence_score",
     "elementwise_derivative",
     "fan_in",
     "is_activation",
+    "plot_second_moments",
+    "predict_second_moments",
+    "quiet_forward",
     "select_modules",
     "skewness_from_moments",
     "sum_abs_weight_means",
+    "theory_activation",
     "to_host",
     "weight_layers",
     "weight_means",

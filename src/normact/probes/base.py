@@ -18,13 +18,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from normact.probes.select import Where, activation_modules, select_modules
 from normact.probes.stats import RunningMoments, Series, to_host
 
-__all__ = ["LayerProbe", "Probe", "ProbeSet", "attach"]
+__all__ = ["LayerProbe", "Probe", "ProbeSet", "attach", "quiet_forward"]
 
 Result = dict[str, Any]
 
@@ -222,6 +223,15 @@ def _scalar(v: Any) -> Any:
     if isinstance(v, (np.generic, np.ndarray)):
         return v.item()
     return v
+
+
+def quiet_forward(model: nn.Module, batch: Any) -> Any:
+    """``model(batch)`` under ``torch.no_grad()`` with the global CPU and CUDA RNG states restored after."""
+    devices = sorted(
+        {t.device.index or 0 for t in (*model.parameters(), *model.buffers()) if t.device.type == "cuda"}
+    )
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        return model(batch)
 
 
 def attach(model: nn.Module, *probes: Probe) -> ProbeSet:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from normact.probes.base import quiet_forward
 from normact.probes.select import (
     ELEMENTWISE_ACTIVATIONS,
     Where,
@@ -42,14 +43,6 @@ def elementwise_derivative(module: nn.Module, x: Tensor) -> Tensor:
         y = module.forward(leaf.clone())  # clone: an in-place activation must not write into the leaf
         (grad,) = torch.autograd.grad(y.sum(), leaf)
     return grad
-
-
-def _run(model: nn.Module, batch: Any) -> None:
-    devices = sorted(
-        {t.device.index or 0 for t in (*model.parameters(), *model.buffers()) if t.device.type == "cuda"}
-    )
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        model(batch)
 
 
 def convergence_score(
@@ -108,7 +101,7 @@ def convergence_score(
         for name, module in layers:
             handles.append(module.register_forward_pre_hook(lambda m, a, n=name: before(n, m, a)))
             handles.append(module.register_forward_hook(lambda m, a, o, n=name: after(n, m, o)))
-        _run(model, batch)
+        quiet_forward(model, batch)
     finally:
         for h in handles:
             h.remove()
