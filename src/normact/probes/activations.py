@@ -1,8 +1,9 @@
 """Streaming statistics of the tensors entering or leaving chosen layers.
 
 Every probe here accumulates per call on the device (sums in the tensor's precision, at least float32,
-with torch's pairwise summation; totals across calls in float64) and gives the value over everything
-it has seen, which equals the value of the whole evaluation set computed at once.
+with torch's pairwise summation; totals across calls in float64; skewness in float64 throughout) and
+gives the value over everything it has seen, which equals the value of the whole evaluation set
+computed at once.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class SecondMoment(LayerProbe):
     pre-activations; for the outputs of the weight layers use ``where=nn.Linear, tap="output"``.
 
     Result per layer: ``value`` (E[h^2] over every call), ``series`` (E[h^2] of each call), ``count``
-    (elements seen), ``calls``.
+    (elements seen), ``calls``. Each call's sum of h^2 stays on the device in the tensor's precision
+    (at least float32, pairwise summation); the totals are formed in float64 when read.
     """
 
     metric = "second_moment"
