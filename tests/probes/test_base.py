@@ -84,6 +84,10 @@ def test_reset_and_layers_that_never_ran() -> None:
         assert not_run["calls"] == 0 and np.isnan(not_run["value"])
         p.reset()
         assert p.results()["second_moment"]["1"]["calls"] == 0
+        x = torch.randn(6, 3)
+        model[1](x)
+        again = p.results()["second_moment"]["1"]
+        assert again["calls"] == 1 and again["value"] == pytest.approx((x.double() ** 2).mean().item())
 
 
 def test_input_tap_sees_values_before_an_inplace_activation() -> None:

@@ -120,8 +120,6 @@ class LayerProbe(Probe):
         self.tap = tap
 
     def _hook(self, name: str, module: nn.Module) -> list[RemovableHandle]:
-        state = self._state
-
         def check(x: Any) -> Tensor:
             if not isinstance(x, Tensor) or not x.is_floating_point():
                 raise TypeError(
@@ -131,7 +129,7 @@ class LayerProbe(Probe):
             return x.detach()
 
         def observe(x: Any) -> None:
-            st = state[name]
+            st = self._state[name]
             st["calls"] = st.get("calls", 0) + 1
             self._observe(name, module, st, check(x))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -107,19 +108,16 @@ def convergence_score(
             h.remove()
         with torch.no_grad():
             for name, b in model.named_buffers():
-                if name in saved:
-                    b.copy_(saved[name])
+                b.copy_(saved[name])
 
     if not calls:
         raise ValueError("convergence_score: no selected activation ran during model(batch)")
     host = to_host({str(i): stats for i, (_, _, stats) in enumerate(calls)})
-    counts: dict[str, int] = {}
-    for name, _, _ in calls:
-        counts[name] = counts.get(name, 0) + 1
-    seen: dict[str, int] = {}
+    counts = Counter(name for name, _, _ in calls)
+    seen: Counter[str] = Counter()
     records = []
     for i, (name, module, _) in enumerate(calls):
-        seen[name] = seen.get(name, 0) + 1
+        seen[name] += 1
         stats = host[str(i)]
         var_in, var_out, rho_prime = (float(stats[k]) for k in ("var_in", "var_out", "rho_prime"))
         if var_in == 0.0:
