@@ -39,6 +39,10 @@ _ALLOWED = {
 }
 
 
+class ForbiddenGlobalError(pickle.UnpicklingError):
+    """A pickle asked for a function or class outside the allowed set."""
+
+
 class SafeUnpickler(pickle.Unpickler):
     """An unpickler that resolves only numpy's array reconstruction; every other global is refused."""
 
@@ -46,7 +50,7 @@ class SafeUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise ForbiddenGlobalError(
                 f"refusing '{module}.{name}': only numpy arrays and plain Python values are allowed"
             ) from None
 
@@ -57,8 +61,8 @@ def load_pickle(path: Path, how_to_get: str) -> dict[str, Any]:
         raise MissingDataError(path, "a CIFAR python-pickle batch", how_to_get)
     try:
         obj = SafeUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
-    except pickle.UnpicklingError as err:
-        raise CorruptDataError(path, f"not loaded: {err} (the file may be malicious)", how_to_get) from err
+    except ForbiddenGlobalError as err:
+        raise CorruptDataError(path, f"not loaded: {err}; the file may be malicious", how_to_get) from err
     except Exception as err:  # any other failure of a damaged stream: EOFError, ValueError, KeyError, ...
         raise CorruptDataError(
             path, f"not a readable pickle ({type(err).__name__}: {err})", how_to_get

@@ -51,7 +51,7 @@ def decode_image(
             )
         left, top = (w - crop) // 2, (h - crop) // 2
         img = img.crop((left, top, left + crop, top + crop))
-    return np.asarray(img, dtype=np.uint8)
+    return np.array(img, dtype=np.uint8)  # a writable copy
 
 
 def decode_images(
