@@ -7,6 +7,7 @@ Debian package's folder). Sets generated offline (scikit-learn's, MNIST-1D) take
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 from pathlib import Path
@@ -22,7 +23,7 @@ _SUBSET_OPTIONS = ("train_size", "test_size", "subset_seed")
 
 def _with_options(spec: DatasetSpec) -> DatasetSpec:
     params = list(inspect.signature(spec.load).parameters)[2:]  # after (root, subset)
-    return DatasetSpec(**{**spec.__dict__, "options": (*_SUBSET_OPTIONS, *params)})
+    return dataclasses.replace(spec, options=(*_SUBSET_OPTIONS, *params))
 
 
 _DATASETS: dict[str, DatasetSpec] = {

@@ -54,10 +54,11 @@ class RandomCrop:
             raise ValueError(f"RandomCrop size {self.size} exceeds the padded image size {(hp, wp)}")
         top = _randint(hp - h + 1, b, generator, x)
         left = _randint(wp - w + 1, b, generator, x)
-        rows = (top[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, h, 1)
-        cols = (left[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, w)
-        x = x.gather(2, rows.expand(b, c, h, wp))  # (B, C, h, Wp)
-        return x.gather(3, cols.expand(b, c, h, w))  # (B, C, h, w)
+        # One gather over the flattened image: index (B, 1, h*w) of each window's pixels, shared by channels.
+        rows = (top[:, None] + torch.arange(h, device=x.device)) * wp  # (B, h)
+        cols = left[:, None] + torch.arange(w, device=x.device)  # (B, w)
+        index = (rows[:, :, None] + cols[:, None, :]).view(b, 1, h * w)
+        return x.reshape(b, c, hp * wp).gather(2, index.expand(b, c, h * w)).view(b, c, h, w)
 
     def __repr__(self) -> str:
         return f"RandomCrop(size={self.size}, padding={self.padding})"
@@ -73,8 +74,11 @@ class RandomHorizontalFlip:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         _check_batch(x, "RandomHorizontalFlip")
-        flip = torch.rand(x.shape[0], generator=generator, device=_device(generator, x)).to(x.device) < self.p
-        return torch.where(flip[:, None, None, None], x.flip(3), x)
+        b, c, h, w = x.shape
+        flip = torch.rand(b, generator=generator, device=_device(generator, x)).to(x.device) < self.p
+        cols = torch.arange(w, device=x.device)
+        cols = torch.where(flip[:, None], w - 1 - cols, cols)  # (B, W): reversed columns where flipped
+        return x.gather(3, cols[:, None, None, :].expand(b, c, h, w))
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"
