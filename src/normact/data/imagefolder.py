@@ -1,14 +1,13 @@
 """Images stored one file per sample, `<split>/<class>/<image>` (the ImageNet layout), decoded with PIL.
 
 `ImageFolder` is lazy: it lists the files once and decodes an image when it is indexed, so sets of any
-size fit. `decode_images` decodes a list of files into one uint8 array for sets that fit in memory.
+size fit. `decode_images` decodes a list of files into one uint8 array, for sets that fit in memory.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ def decode_image(
             img = img.convert("RGB")
     except FileNotFoundError as err:
         raise MissingDataError(path, "an image file", how_to_get) from err
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as err:
         raise CorruptDataError(path, f"not a readable image ({err})", how_to_get) from err
     if resize is not None:
         w, h = img.size
@@ -54,33 +53,19 @@ def decode_image(
     return np.array(img, dtype=np.uint8)  # a writable copy
 
 
-def decode_images(
-    paths: Sequence[Path],
-    size: tuple[int, int] | None = None,
-    how_to_get: str = "",
-    workers: int | None = None,
-) -> np.ndarray:
-    """Decode same-sized image files into uint8 (N, 3, H, W), in a thread pool (PIL decodes without the GIL).
-
-    `size` = (H, W) every image must have; None takes the first image's size.
-    """
-    if size is None:
-        size = decode_image(paths[0], how_to_get=how_to_get).shape[:2] if paths else (0, 0)
+def decode_images(paths: Sequence[Path], size: tuple[int, int], how_to_get: str = "") -> np.ndarray:
+    """Decode image files that all have `size` = (H, W) pixels into one uint8 (N, 3, H, W) array."""
     out = np.empty((len(paths), 3, *size), dtype=np.uint8)
-
-    def fill(i: int) -> None:
-        image = decode_image(paths[i], how_to_get=how_to_get)
+    for i, path in enumerate(paths):
+        image = decode_image(path, how_to_get=how_to_get)
         if image.shape[:2] != tuple(size):
             raise CorruptDataError(
-                paths[i],
+                path,
                 f"expected {size[1]}x{size[0]} pixels like the rest of the set, "
                 f"got {image.shape[1]}x{image.shape[0]}",
                 how_to_get,
             )
         out[i] = image.transpose(2, 0, 1)
-
-    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-        list(pool.map(fill, range(len(paths))))  # list() re-raises the first error of any thread
     return out
 
 

@@ -56,6 +56,10 @@ def list_datasets() -> list[str]:
 
 def get_spec(name: str) -> DatasetSpec:
     """The registry entry of a dataset; names are case-insensitive and '-' reads as '_'."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"dataset name must be a str, got {type(name).__name__}; choose from {list_datasets()}"
+        )
     key = name.lower().replace("-", "_")
     if key not in _DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose from {list_datasets()}")

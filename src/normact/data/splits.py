@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
+
+from normact.data.vocab import Vocab
 
 
 @dataclass
@@ -28,8 +29,8 @@ class DataSplits:
     mean: tuple[float, ...] | None = None  # per channel, of the training images; None for tabular/text
     std: tuple[float, ...] | None = None
     classes: tuple[str, ...] | None = None  # class names, index = label
-    vocab: Any = None  # `Vocab` of the input tokens (text sets)
-    target_vocab: Any = None  # `Vocab` of the target tokens (translation)
+    vocab: Vocab | None = None  # of the input tokens (text sets)
+    target_vocab: Vocab | None = None  # of the target tokens (translation)
 
 
 @dataclass(frozen=True)
@@ -64,15 +65,17 @@ class Subset:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A registry entry: where a dataset's files live, how to recognise them and how to get them."""
+    """A registry entry: how to load a dataset, where its files live, how to recognise and get them.
+
+    `probe` is a glob, relative to the dataset's folder, that a folder must match to be taken for the
+    dataset (a trailing '/' asks for a folder). Sets generated offline have no `dirname` and no `probe`.
+    """
 
     name: str
     load: Callable[..., DataSplits]  # load(root, subset, **options)
     description: str
-    dirname: str | None = None  # folder under $NORMACT_DATA; None for sets generated offline
-    probe: str | None = (
-        None  # glob, relative to the dataset folder, that identifies it ('/' at the end: a folder)
-    )
+    dirname: str | None = None  # the folder's standard name, looked for under $NORMACT_DATA
+    probe: str | None = None
     default_root: str | None = None
     how_to_get: str = ""
     options: tuple[str, ...] = field(default=())  # filled by the registry from `load`'s signature
