@@ -96,6 +96,16 @@ def test_imagenet_subset_is_lazy_and_seeded(tmp_path):
     assert seeded.train.indices == sorted(seeded.train.indices) and seeded.train.indices != [0, 1, 2, 3]
 
 
+def test_imagenet_train_crop_leaves_room_for_random_crops(tmp_path):
+    write_tree(tmp_path / "train", {"a": 1}, size=(12, 16))
+    write_tree(tmp_path / "val", {"a": 1}, size=(12, 16))
+    splits = load_dataset("imagenet", root=tmp_path, image_size=8, resize=12, train_crop=10, stats_samples=0)
+    assert splits.train[0][0].shape == (3, 10, 10) and splits.test[0][0].shape == (3, 8, 8)
+    assert splits.input_shape == (3, 8, 8)
+    with pytest.raises(ValueError, match="need image_size <= train_crop <= resize"):
+        load_dataset("imagenet", root=tmp_path, image_size=8, resize=12, train_crop=14)
+
+
 def test_val_class_unknown_to_train(tmp_path):
     write_tree(tmp_path / "train", {"a": 1}, size=(8, 8))
     write_tree(tmp_path / "val", {"zzz": 1}, size=(8, 8))

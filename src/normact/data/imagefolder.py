@@ -164,17 +164,28 @@ IMAGENET_HOW = hint(
 
 
 def load_imagenet(
-    root: Path, subset: Subset, image_size: int = 224, resize: int = 256, stats_samples: int = 500
+    root: Path,
+    subset: Subset,
+    image_size: int = 224,
+    resize: int = 256,
+    train_crop: int | None = None,
+    stats_samples: int = 500,
 ) -> DataSplits:
     """An ImageNet-layout folder (`train/<class>/*`, `val/<class>/*`) as lazy datasets.
 
     Every image is resized so its shorter side is `resize` and centre-cropped to `image_size` (the
-    standard evaluation protocol; random crops and flips are batch transforms). `mean`/`std` are
-    estimated from `stats_samples` training images drawn with seed 0.
+    standard evaluation protocol). `train_crop` (default `image_size`) centre-crops the training images
+    to a larger square instead, for random `image_size` crops as a batch transform (the classic scheme:
+    `train_crop=256` with `RandomCrop(224)`). `mean`/`std` are estimated from `stats_samples` training
+    images drawn with seed 0. `input_shape` is the model's input, (3, image_size, image_size).
     """
-    if resize < image_size:
-        raise ValueError(f"resize ({resize}) must be at least image_size ({image_size})")
-    train = ImageFolder(root / "train", resize=resize, crop=image_size, how_to_get=IMAGENET_HOW)
+    train_crop = image_size if train_crop is None else train_crop
+    if not image_size <= train_crop <= resize:
+        raise ValueError(
+            f"need image_size <= train_crop <= resize, got image_size={image_size}, "
+            f"train_crop={train_crop}, resize={resize}"
+        )
+    train = ImageFolder(root / "train", resize=resize, crop=train_crop, how_to_get=IMAGENET_HOW)
     test = ImageFolder(
         root / "val", classes=train.classes, resize=resize, crop=image_size, how_to_get=IMAGENET_HOW
     )
