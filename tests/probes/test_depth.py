@@ -151,3 +151,23 @@ def test_plot_writes_a_png(tmp_path) -> None:
     records = compare_second_moments(mlp(nn.Tanh, 1.5, 64, depth=3), torch.randn(32, 32))
     path = plot_second_moments(records, tmp_path / "depth.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class SubclassedELU(nn.ELU):
+    """Keeps ELU's forward: the theory's closed-form ELU applies."""
+
+
+class ScaledSiLU(nn.SiLU):
+    """Overrides SiLU's forward: must not be taken for SiLU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().forward(x)
+
+
+def test_subclasses_map_by_name_only_when_they_keep_the_forward() -> None:
+    elu = theory_activation(SubclassedELU(alpha=0.3))
+    assert elu.name == "elu" and elu.params == {"alpha": 0.3}
+    scaled = theory_activation(ScaledSiLU())
+    assert scaled.name == "ScaledSiLU"
+    x = np.linspace(-3, 3, 61)
+    np.testing.assert_allclose(scaled.f(x), 2 * x / (1 + np.exp(-x)), rtol=1e-12)

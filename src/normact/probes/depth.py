@@ -20,7 +20,7 @@ dilation). The prediction of a layer is the mean of its map, which is what :clas
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,37 +45,37 @@ __all__ = [
 _CONVS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _PASS_THROUGH = (nn.Identity, nn.Flatten)
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+# torch activation -> (theory name or None when the theory has no such variant, its parameters)
+_NAMED: dict[type[nn.Module], Callable[[Any], tuple[str | None, dict[str, float]]]] = {
+    nn.ReLU: lambda m: ("relu", {}),
+    nn.SELU: lambda m: ("selu", {}),
+    nn.Tanh: lambda m: ("tanh", {}),
+    nn.Sigmoid: lambda m: ("sigmoid", {}),
+    nn.Softsign: lambda m: ("softsign", {}),
+    nn.SiLU: lambda m: ("silu", {}),
+    nn.Mish: lambda m: ("mish", {}),
+    nn.LeakyReLU: lambda m: ("leaky_relu", {"slope": m.negative_slope}),
+    nn.ELU: lambda m: ("elu", {"alpha": m.alpha}),
+    nn.GELU: lambda m: ("gelu" if m.approximate == "none" else None, {}),
+    nn.Softplus: lambda m: ("softplus" if m.beta == 1.0 else None, {}),
+}
 
 
 def theory_activation(module: nn.Module) -> theory.Activation:
     """The theory engine's :class:`~normact.theory.Activation` for a torch activation module.
 
     torch's ReLU, LeakyReLU, ELU, SELU, Tanh, Sigmoid, Softsign, SiLU, Mish, exact GELU and Softplus
-    (beta 1) map to the registered names with their parameters; any other elementwise activation
-    (a module with ``derivative``, or another torch activation) is evaluated through torch in float64.
-    A module with buffers must be in eval mode so that evaluating it changes nothing.
+    (beta 1), and subclasses that keep their forward, map to the registered names with their
+    parameters; any other elementwise activation (a module with ``derivative``, or another torch
+    activation) is evaluated through torch in float64. A module with buffers must be in eval mode so
+    that evaluating it changes nothing.
     """
-    named = {
-        nn.ReLU: ("relu", {}),
-        nn.SELU: ("selu", {}),
-        nn.Tanh: ("tanh", {}),
-        nn.Sigmoid: ("sigmoid", {}),
-        nn.Softsign: ("softsign", {}),
-        nn.SiLU: ("silu", {}),
-        nn.Mish: ("mish", {}),
-    }
     kind = type(module)
-    if kind in named:
-        name, params = named[kind]
-        return theory.get_activation(name, **params)
-    if kind is nn.LeakyReLU:
-        return theory.get_activation("leaky_relu", slope=module.negative_slope)
-    if kind is nn.ELU:
-        return theory.get_activation("elu", alpha=module.alpha)
-    if kind is nn.GELU and module.approximate == "none":
-        return theory.get_activation("gelu")
-    if kind is nn.Softplus and module.beta == 1.0:
-        return theory.get_activation("softplus")
+    base = next((b for b in _NAMED if isinstance(module, b) and kind.forward is b.forward), None)
+    if base is not None:
+        name, params = _NAMED[base](module)
+        if name is not None:
+            return theory.get_activation(name, **params)
     if not is_activation(module):
         raise TypeError(f"{kind.__name__} is not an elementwise activation the theory can follow")
     if module.training and any(True for _ in module.buffers()):
