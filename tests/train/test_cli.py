@@ -1,24 +1,24 @@
 import json
-import sys
 import types
 
 import pytest
 import yaml
 
+from normact import cli
 from normact.cli import main
 from normact.train import config_to_dict
+from normact.train.store import DEFAULT_STORE
 
-from .tinyrun import make_splits, tiny_config
+from .tinyrun import tiny_config
+
+pytest.importorskip("sklearn", reason="the wine data ship with scikit-learn")
 
 
 @pytest.fixture
-def files(tmp_path, monkeypatch):
-    """A run config, a sweep file and a stand-in normact.data that serves the tiny dataset by name."""
-    data = types.ModuleType("normact.data")
-    data.load_dataset = lambda name, root=None, **options: make_splits()
-    monkeypatch.setitem(sys.modules, "normact.data", data)
+def files(tmp_path):
+    """A run config on scikit-learn's wine data and a sweep file using it."""
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(config_to_dict(tiny_config(tmp_path / "runs"))))
+    config.write_text(yaml.safe_dump(config_to_dict(tiny_config(tmp_path / "runs", "data.name=wine"))))
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({"study": "cli", "seeds": [0, 1], "config": "run.yaml",
                                      "variants": {"relu": None, "tanh": ["model.act=tanh"]}}))  # fmt: skip
@@ -54,8 +54,11 @@ def test_sweep_then_rerun_skips(files, capsys):
 def test_bad_input_is_reported_not_raised(files, capsys):
     assert main(["train", files.config, "optim.lrr=0.1", "--store", files.store]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("normact: error: unknown config key 'optim.lrr'; valid keys in 'optim': name, lr")
+    assert err.startswith("normact train: unknown config key 'optim.lrr'; valid keys in 'optim': name, lr")
     assert main(["train", "missing.yaml"]) == 2
     assert "missing.yaml" in capsys.readouterr().err
+    assert main(["runs", "--store", "missing.sqlite"]) == 2
+    assert "results store 'missing.sqlite' does not exist" in capsys.readouterr().err
+    assert cli.DEFAULT_STORE == DEFAULT_STORE
     with pytest.raises(SystemExit):
         main(["runs", "--status", "done"])

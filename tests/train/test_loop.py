@@ -5,7 +5,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from normact.train import ResultsStore, checkpoint_path, load_checkpoint, train
 from .tinyrun import make_splits, tiny_config
 
 TESTS = Path(__file__).resolve().parents[1]
+AUGMENT = "[{name: RandomCrop, size: 4, padding: 1}, {name: RandomHorizontalFlip}]"
 SRC = TESTS.parent / "src"
 
 
@@ -133,30 +133,6 @@ class ListDataset(Dataset):
         return self.x[i], self.y[i]
 
 
-def _fake_data_module(monkeypatch):
-    """Stand-ins for normact.data's batch transforms and mixup, drawing from the given generator."""
-
-    def create_transform(name, scale):
-        assert name == "noise"
-        return lambda x, g: x + scale * torch.randn(x.shape, generator=g)
-
-    def mixup(x, y, alpha, g):
-        perm = torch.randperm(len(y), generator=g)
-        lam = float(torch.rand((), generator=g)) * alpha
-        return lam * x + (1 - lam) * x[perm], y, y[perm], lam
-
-    def mixup_loss(logits, y_a, y_b, lam):
-        ce = torch.nn.functional.cross_entropy
-        return lam * ce(logits, y_a) + (1 - lam) * ce(logits, y_b)
-
-    data = types.ModuleType("normact.data")
-    data.mixup, data.mixup_loss = mixup, mixup_loss
-    transforms = types.ModuleType("normact.data.transforms")
-    transforms.create_transform = create_transform
-    monkeypatch.setitem(sys.modules, "normact.data", data)
-    monkeypatch.setitem(sys.modules, "normact.data.transforms", transforms)
-
-
 class StopAt:
     def __init__(self, epoch):
         self.epoch = epoch
@@ -171,19 +147,17 @@ class StopAt:
     "case",
     ["tensor-sgd", "loader-adam-clip", "augment-mixup-adamw"],
 )
-def test_resume_in_process_is_bit_identical(tmp_path, monkeypatch, case):
-    splits = make_splits()
+def test_resume_in_process_is_bit_identical(tmp_path, case):
+    splits = make_splits(image=case.startswith("augment"))
     overrides = {
         "tensor-sgd": ["schedule.name=step", "schedule.step_size=1", "optim.nesterov=true"],
         "loader-adam-clip": ["optim.name=adam", "optim.lr=0.01", "optim.clip_grad_norm=0.5",
                              "optim.clip_grad_value=0.1", "data.drop_last=true"],
         "augment-mixup-adamw": ["optim.name=adamw", "optim.lr=0.01", "optim.weight_decay_groups.norm=0",
-                                "data.mixup_alpha=0.7", "data.transforms=[{name: noise, scale: 0.1}]"],
+                                "data.mixup_alpha=0.7", f"data.transforms={AUGMENT}"],
     }[case]  # fmt: skip
     if case.startswith("loader"):
         splits.train, splits.test = ListDataset(splits.train), ListDataset(splits.test)
-    if case.startswith("augment"):
-        _fake_data_module(monkeypatch)
     full = train(tiny_config(tmp_path / "full", *overrides), data=splits)
     store = ResultsStore(tmp_path / "r.sqlite")
     cfg = tiny_config(tmp_path / "cut", *overrides)
@@ -197,6 +171,29 @@ def test_resume_in_process_is_bit_identical(tmp_path, monkeypatch, case):
     _assert_same_optimizer(full.checkpoint, resumed.checkpoint)
     assert _drop_time(store.history(resumed.run_id)) == _drop_time(full.history)
     assert store.get_run(resumed.run_id).status == "finished"
+
+
+class FirstBatch:
+    def on_epoch_end(self, model, epoch, batches):
+        self.x = next(iter(batches))[0]
+        return {}
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_inputs_are_normalized_with_the_dataset_statistics(normalize):
+    splits = make_splits(image=True)
+    probe = FirstBatch()
+    train(tiny_config(None, f"data.normalize={normalize}", "train.epochs=1"), callbacks=[probe], data=splits)
+    raw = splits.test.tensors[0][:16]
+    expected = (raw - splits.mean[0]) / splits.std[0] if normalize else raw
+    torch.testing.assert_close(probe.x, expected, rtol=0, atol=1e-6)
+
+
+def test_unknown_transform_lists_the_valid_ones():
+    with pytest.raises(
+        ValueError, match=r"data.transforms\[0\]: unknown transform 'Flip'; choose from \[.*'RandomCrop'"
+    ):
+        train(tiny_config(None, "data.transforms=[{name: Flip}]"), data=make_splits(image=True))
 
 
 def test_resume_errors_and_fresh_start(tmp_path):

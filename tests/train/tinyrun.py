@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import torch
@@ -19,28 +20,36 @@ class TinyMLP(nn.Module):
     def __init__(self, num_classes: int, input_shape: tuple[int, ...], width: int = 16, act: str = "relu"):
         super().__init__()
         acts = {"relu": nn.ReLU, "tanh": nn.Tanh}
-        self.fc1 = nn.Linear(input_shape[0], width)
+        self.flat = nn.Flatten()
+        self.fc1 = nn.Linear(math.prod(input_shape), width)
         self.norm = nn.BatchNorm1d(width)
         self.act = acts[act]()
         self.drop = nn.Dropout(0.2)
         self.fc2 = nn.Linear(width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.drop(self.act(self.norm(self.fc1(x)))))
+        return self.fc2(self.drop(self.act(self.norm(self.fc1(self.flat(x))))))
 
 
-def make_splits(data_cfg: object = None, n_train: int = 96, n_test: int = 40, dim: int = 8, classes: int = 3):
-    """Random Gaussian blobs: one mean per class, fixed seed."""
+def make_splits(data_cfg: object = None, n_train: int = 96, n_test: int = 40, image: bool = False):
+    """Random Gaussian blobs, one mean per class (fixed seed): vectors (8,) or 1x4x4 images in [0, 1]."""
     g = torch.Generator().manual_seed(1234)
-    centers = torch.randn(classes, dim, generator=g)
+    classes, shape = 3, (1, 4, 4) if image else (8,)
+    centers = torch.randn(classes, *shape, generator=g)
     y = torch.randint(0, classes, (n_train + n_test,), generator=g)
-    x = centers[y] + 0.8 * torch.randn(n_train + n_test, dim, generator=g)
+    x = centers[y] + 0.8 * torch.randn(n_train + n_test, *shape, generator=g)
+    mean = std = None
+    if image:
+        x = torch.sigmoid(x)
+        mean, std = (x[:n_train].mean().item(),), (x[:n_train].std().item(),)
     return SimpleNamespace(
         train=TensorDataset(x[:n_train], y[:n_train]),
         test=TensorDataset(x[n_train:], y[n_train:]),
         num_classes=classes,
-        input_shape=(dim,),
+        input_shape=shape,
         name="blobs",
+        mean=mean,
+        std=std,
     )
 
 

@@ -8,13 +8,14 @@ the calling process (no loader workers) so the order never depends on scheduling
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset
 
 Batch = tuple[Tensor, Tensor]
+Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]
 
 
 class Batches:
@@ -31,6 +32,8 @@ class Batches:
         drop_last: drop the final incomplete batch.
         limit: use only the first ``limit`` samples (None: all of them).
         device: where the batches are delivered.
+        transforms: batch transforms ``t(x, generator)`` applied in order to each ``x`` on the device.
+        transform_generator: the generator handed to the transforms.
     """
 
     def __init__(
@@ -42,6 +45,8 @@ class Batches:
         drop_last: bool = False,
         limit: int | None = None,
         device: str | torch.device = "cpu",
+        transforms: Sequence[Transform] = (),
+        transform_generator: torch.Generator | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -49,6 +54,8 @@ class Batches:
         self.batch_size = batch_size
         self.generator = generator
         self.drop_last = drop_last
+        self.transforms = list(transforms)
+        self.transform_generator = transform_generator
         size = len(dataset)
         self.size = size if limit is None else min(limit, size)
         self.tensors: tuple[Tensor, ...] | None = None
@@ -69,6 +76,12 @@ class Batches:
         return rounding(self.size / self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
+        for x, y in self._raw():
+            for transform in self.transforms:
+                x = transform(x, self.transform_generator)
+            yield x, y
+
+    def _raw(self) -> Iterator[Batch]:
         if self.loader is not None:
             for x, y in self.loader:
                 yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

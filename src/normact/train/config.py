@@ -33,8 +33,10 @@ class DataConfig:
     batch_size: int = 128
     eval_batch_size: int = 1000
     drop_last: bool = False  # drop the last incomplete training batch of each epoch
-    # batch transforms in order, e.g. [{name: random_crop, padding: 4}, {name: hflip}]
+    # training-batch augmentations in order: classes of normact.data.transforms with their arguments,
+    # e.g. [{name: RandomCrop, size: 32, padding: 4}, {name: RandomHorizontalFlip}]
     transforms: list[dict[str, Any]] = field(default_factory=list)
+    normalize: bool = True  # standardise every batch with the dataset's per-channel mean/std, if it has them
     mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixing weight; 0 turns mixup off
 
     def __post_init__(self) -> None:

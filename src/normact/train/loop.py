@@ -9,6 +9,7 @@ uninterrupted run bit for bit (see ``docs/training.md`` for what that covers).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -29,7 +30,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from normact.train.batches import Batches
+from normact.train.batches import Batches, Transform
 from normact.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from normact.train.config import Config, DataConfig, ModelConfig, config_hash, config_to_dict
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients
@@ -237,13 +238,20 @@ class _Run:
         data = load_data(config.data) if data is None else data
         self.data_gen = torch.Generator().manual_seed(stream_seed(seed, 1))
         self.aug_gen = torch.Generator().manual_seed(stream_seed(seed, 2))
-        bs = config.data.batch_size
+        dcfg = config.data
+        normalize = _build_normalize(data) if dcfg.normalize else []
         self.train_batches = Batches(
-            data.train, bs, generator=self.data_gen, drop_last=config.data.drop_last, device=device
+            data.train,
+            dcfg.batch_size,
+            generator=self.data_gen,
+            drop_last=dcfg.drop_last,
+            device=device,
+            transforms=_build_transforms(dcfg.transforms) + normalize,
+            transform_generator=self.aug_gen,
         )
-        self.test_batches = Batches(data.test, config.data.eval_batch_size, device=device)
+        self.test_batches = Batches(data.test, dcfg.eval_batch_size, device=device, transforms=normalize)
         self.probe_batches = Batches(
-            data.test, config.data.eval_batch_size, limit=cfg.probe_samples, device=device
+            data.test, dcfg.eval_batch_size, limit=cfg.probe_samples, device=device, transforms=normalize
         )
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global state user code draws from)
@@ -253,8 +261,7 @@ class _Run:
         self.scheduler = build_scheduler(
             self.optimizer, config.schedule, config.optim.lr, cfg.epochs, len(self.train_batches)
         )
-        self.transforms = _build_transforms(config.data.transforms)
-        self.mixup = _build_mixup(config.data.mixup_alpha)
+        self.mixup = _build_mixup(dcfg.mixup_alpha)
         mode = cfg.progress
         self.progress = ("bar" if sys.stderr.isatty() else "log") if mode == "auto" else mode
         self.history: list[dict[str, float]] = []
@@ -340,8 +347,6 @@ class _Run:
             bar = tqdm(total=len(self.train_batches), desc=desc, leave=False, file=sys.stderr)
         try:
             for x, y in self.train_batches:
-                for transform in self.transforms:
-                    x = transform(x, self.aug_gen)
                 opt.zero_grad(set_to_none=True)
                 if self.mixup is None:
                     logits = model(x)
@@ -397,19 +402,34 @@ class _Run:
         log.info("%s: resumed after epoch %d from %s", self._name(), state["epoch"], self.ckpt_path)
 
 
-def _build_transforms(specs: Sequence[Mapping[str, Any]]) -> list:
-    """Batch transforms ``t(x, generator)`` from ``[{name: ..., **kwargs}, ...]``."""
+def _build_transforms(specs: Sequence[Mapping[str, Any]]) -> list[Transform]:
+    """Batch transforms ``t(x, generator)`` from ``[{name: <class of normact.data.transforms>, **kw}]``."""
     if not specs:
         return []
-    from normact.data.transforms import create_transform
+    from normact.data import transforms as module
 
-    transforms = []
+    valid = sorted(
+        name
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj) and obj.__module__ == module.__name__ and name != "Compose"
+    )
+    out = []
     for i, spec in enumerate(specs):
-        if "name" not in spec:
-            raise ValueError(f"data.transforms[{i}] needs a 'name' entry, got {dict(spec)!r}")
-        kwargs = {k: v for k, v in spec.items() if k != "name"}
-        transforms.append(create_transform(spec["name"], **kwargs))
-    return transforms
+        name = spec.get("name")
+        if name not in valid:
+            raise ValueError(f"data.transforms[{i}]: unknown transform {name!r}; choose from {valid}")
+        out.append(getattr(module, name)(**{k: v for k, v in spec.items() if k != "name"}))
+    return out
+
+
+def _build_normalize(data: Splits) -> list[Transform]:
+    """``Normalize`` with the dataset's per-channel statistics, or nothing when it has none."""
+    mean, std = getattr(data, "mean", None), getattr(data, "std", None)
+    if mean is None or std is None:
+        return []
+    from normact.data.transforms import Normalize
+
+    return [Normalize(mean, std)]
 
 
 def _build_mixup(alpha: float) -> tuple[Any, Any, float] | None:
