@@ -2,8 +2,8 @@
 
 Both train the same MLP on the same in-memory data (Fashion-MNIST shaped random tensors) with SGD,
 shuffle each epoch and evaluate on the test set after each epoch. The runner also writes the results
-store, an atomic checkpoint and the metrics of a per-epoch probe (mean of each weight matrix and the
-output variance of each hidden layer on a probe batch). Runs alternate, after one warm-up of each;
+store, an atomic checkpoint and per-epoch probes from ``normact.probes`` (convergence Score, weight
+means, activation second moments) on 1000 test samples. Runs alternate, after one warm-up of each;
 the table gives median seconds per epoch and the ratio to the bare loop. Target: at most 5 % overhead.
 
     python benchmarks/bench_runner.py [--epochs 2] [--repeats 3] [--device cuda] [--threads 2]
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from normact import probes
 from normact.models import register_model
 from normact.train import ResultsStore, load_config, train
 
@@ -41,25 +42,18 @@ def bench_mlp(num_classes: int, input_shape: tuple[int, ...], width: int = 256) 
     )
 
 
-class WeightAndActivationProbe:
-    """Mean of every weight matrix and output variance of every ReLU on the probe batches."""
+class Probes:
+    """Per-epoch probes from ``normact.probes``: ANAct's convergence Score on one probe batch, the mean of
+    every weight matrix, and the second moment of every activation's output over the probe batches."""
 
     def on_epoch_end(self, model: nn.Module, epoch: int, batches) -> dict[str, float]:
-        out = {f"weight_mean/{n}": p.mean().item() for n, p in model.named_parameters() if p.ndim > 1}
-        sums: dict[str, list[float]] = {}
-        hooks = [
-            m.register_forward_hook(
-                lambda m, i, o, name=name: sums.setdefault(name, []).append(o.var().item())
-            )
-            for name, m in model.named_modules()
-            if isinstance(m, nn.ReLU)
-        ]
-        with torch.no_grad():
-            for x, _ in batches:
-                model(x)
-        for h in hooks:
-            h.remove()
-        out.update({f"act_var/{k}": sum(v) / len(v) for k, v in sums.items()})
+        x, _ = next(iter(batches))
+        score, _ = probes.convergence_score(model, x)
+        out = {"score": score, **{f"weight_mean/{k}": v for k, v in probes.weight_means(model).items()}}
+        with probes.attach(model, probes.SecondMoment()) as p, torch.no_grad():
+            for xb, _ in batches:
+                model(xb)
+        out.update({f"{r['metric']}/{r['layer']}": r["value"] for r in p.records()})
         return out
 
 
@@ -114,7 +108,7 @@ def runner(
         }
     )
     store = ResultsStore(folder / "bench.sqlite") if full else None
-    train(cfg, store, [WeightAndActivationProbe()] if full else [], data=data)
+    train(cfg, store, [Probes()] if full else [], data=data)
 
 
 def main() -> None:
