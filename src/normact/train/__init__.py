@@ -18,6 +18,7 @@ from normact.train.config import (
 from normact.train.loop import Callback, RunResult, Splits, checkpoint_path, evaluate, train
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients, lr_factor, param_groups
 from normact.train.store import DEFAULT_STORE, MetricRow, ResultsStore, RunRecord
+from normact.train.sweep import Sweep, SweepItem, load_sweep, run_sweep
 
 __all__ = [
     "DEFAULT_STORE",
@@ -34,6 +35,8 @@ __all__ = [
     "RunResult",
     "ScheduleConfig",
     "Splits",
+    "Sweep",
+    "SweepItem",
     "TrainConfig",
     "build_optimizer",
     "build_scheduler",
@@ -44,8 +47,10 @@ __all__ = [
     "evaluate",
     "load_checkpoint",
     "load_config",
+    "load_sweep",
     "lr_factor",
     "param_groups",
+    "run_sweep",
     "save_checkpoint",
     "train",
     "with_overrides",
