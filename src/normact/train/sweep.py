@@ -163,6 +163,7 @@ def run_sweep(
     if jobs == 1:
         for i in todo:
             items[i] = _run_one(configs[i], str(store), data_fn, callbacks_fn)
+        _data_cache.clear()
     else:
         # several progress bars on one terminal garble each other
         configs = [
