@@ -21,7 +21,11 @@ def _matcher(source: Source) -> Callable[[nn.Module], bool]:
         layer = get_act_layer(source)
         if not inspect.isclass(layer):
             raise TypeError(f"source '{source}' names a factory, not a class; pass the class or a predicate")
-        source = layer
+        # "relu" matches torch's nn.ReLU too, not only normact's subclass of it
+        torch_classes = (
+            c for c in layer.__mro__ if c.__module__.startswith("torch.nn") and c is not nn.Module
+        )
+        source = next(torch_classes, layer)
     if inspect.isclass(source) or (isinstance(source, tuple) and all(inspect.isclass(s) for s in source)):
         types = source
         return lambda m: isinstance(m, types)
@@ -75,8 +79,8 @@ def convert_activations(
 
     if match(model):
         return replace(model)
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if id(child) in done or match(child):
-                setattr(parent, name, replace(child))
+    for path, child in list(model.named_modules(remove_duplicate=False)):
+        if path and (id(child) in done or match(child)):
+            parent, _, name = path.rpartition(".")
+            setattr(model.get_submodule(parent), name, replace(child))
     return model

@@ -174,6 +174,10 @@ def _silu_out(x: Tensor, out: Tensor) -> Tensor:
     return _aten.silu.out(x, out=out)
 
 
+def _silu_df(x: Tensor) -> Tensor:
+    return _aten.silu_backward(_ones_like(x), x)
+
+
 def _silu_df_out(x: Tensor, out: Tensor) -> Tensor:
     return _aten.silu_backward.grad_input(_ones_like(x), x, grad_input=out)
 
@@ -283,7 +287,7 @@ def _build(name: str, items: tuple[tuple[str, float | str], ...]) -> Elementwise
         return Elementwise(
             name,
             F.silu,
-            functools.partial(_swish_df, beta=1.0),
+            _silu_df,
             p,
             f_out=_silu_out,
             df_out=_silu_df_out,

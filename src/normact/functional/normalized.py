@@ -96,7 +96,7 @@ def update_running_statistics(
     since the first one that defined both ``rho`` and ``rho'``.
     """
     first = count == 0
-    m = torch.reciprocal(count + 1).to(mean.dtype) if momentum is None else momentum
+    m = 1.0 / (count + 1).to(mean.dtype) if momentum is None else momentum
 
     def take(old: Tensor, new: Tensor, gated: bool) -> Tensor:
         ok = torch.isfinite(new)
@@ -180,6 +180,7 @@ class _NormalizedActivation(torch.autograd.Function):
                 )
         else:
             y = base(x, out=torch.empty_like(x) if base.f_out is not None else None)
+            mean, rho, rho_prime = mean.clone(), rho.clone(), rho_prime.clone()  # outputs are saved
         scale = normalization_factor(rho, rho_prime) + b * torch.tanh(alpha.to(rho.dtype))
         shift, scale = _per_sample(mean, x, instance).to(x.dtype), _per_sample(scale, x, instance).to(x.dtype)
         out = y.sub_(shift).mul_(scale) if base.f_out is not None else (y - shift) * scale

@@ -111,8 +111,8 @@ class Mish(_Derivative, nn.Mish):
     _act = "mish"
 
 
-class Swish(_Derivative, nn.Module):
-    """Swish ``x sigmoid(beta x)`` (ANAct eq. 30 with ``beta = 1``, i.e. SiLU)."""
+class Swish(_Derivative, nn.SiLU):
+    """Swish ``x sigmoid(beta x)`` (Ramachandran et al. 2018; ANAct eq. 30 is ``beta = 1``, torch's SiLU)."""
 
     _act = "swish"
     _params = ("beta",)

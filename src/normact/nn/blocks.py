@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterable
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from normact.registry import create_act
-
 __all__ = ["ORDERS", "ConvBlock", "LinearBlock", "NormActBlock", "nwdbn_param_groups"]
 
 ORDERS = ("convention", "swap", "none")
@@ -44,6 +42,8 @@ class NormActBlock(nn.Sequential):
         norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
         affine: bool = True,
     ) -> None:
+        from normact.registry import create_act  # the registry imports normact.nn
+
         if order not in ORDERS:
             raise ValueError(f"unknown block order '{order}'; choose from {list(ORDERS)}")
         act = create_act(act_layer)

@@ -220,9 +220,6 @@ class NSwish(_Named):
 
 
 class NLReLU(_Named):
-    """Normalized LeakyReLU (ANAct sec. 3.2), ``negative_slope`` 0.01 as in the paper's eq. 26."""
+    """Normalized LeakyReLU (ANAct sec. 3.2); ``negative_slope=`` defaults to 0.01, as in eq. 26."""
 
     _base = "leaky_relu"
-
-    def __init__(self, *args: float | bool | None, negative_slope: float = 0.01, **kwargs: object) -> None:
-        super().__init__(*args, negative_slope=negative_slope, **kwargs)
