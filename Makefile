@@ -18,7 +18,8 @@ $(BIN)/normact: pyproject.toml
 
 install: $(BIN)/normact
 
-# Fashion-MNIST from Debian's dataset-fashion-mnist package; elsewhere set NORMACT_DATA to a folder of idx files.
+# Fashion-MNIST from Debian's dataset-fashion-mnist package; elsewhere set NORMACT_DATA to a folder holding
+# fashion-mnist/ (see docs/data.md).
 data:
 	@if [ -d "$(FASHION_MNIST_DIR)" ] || [ -n "$$NORMACT_DATA" ]; then exit 0; fi; \
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \

@@ -1,0 +1,146 @@
+"""The `normact` command line: each subcommand parses its arguments and makes one library call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+
+from normact import theory
+from normact.theory import figures, solver, table5
+
+
+def _finite(x: object) -> object:
+    """JSON has no inf or NaN: undefined quantities print as null."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _params(items: Sequence[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"normact: --param expects key=number (e.g. slope=0.2), got {item!r}") from None
+        if not sep or not key.strip():
+            raise SystemExit(f"normact: --param expects key=number (e.g. slope=0.2), got {item!r}")
+    return out
+
+
+def _cmd_theory(args: argparse.Namespace) -> int:
+    if args.plot:
+        for path in figures.write_figures(args.plot):
+            print(path)
+        if args.activation is None:
+            return 0
+    if args.activation is None:
+        raise SystemExit("normact theory: name an activation (e.g. relu) or pass --plot DIR")
+    act = theory.get_activation(args.activation, **_params(args.param))
+    report = theory.quantities(act, args.mean, args.std).as_dict()
+    report["gpn_gain"] = theory.gpn_gain(act, args.std, args.mean)
+    check = theory.self_normalization_check(act)
+    report["self_normalization"] = {
+        "eps": check.eps,
+        "second_moment": check.second_moment,
+        "q_range": [float(check.q[0]), float(check.q[-1])],
+        "violations": check.violations,
+    }
+    if args.json:
+        print(json.dumps(_finite(report)))
+        return 0
+    params = ", ".join(f"{k}={v:g}" for k, v in act.params.items())
+    print(f"{act.name}{f'({params})' if params else ''} at x ~ N({args.mean:g}, {args.std:g}^2)")
+    rows = [
+        ("mean", "E[f]"),
+        ("var", "Var[f]"),
+        ("second_moment", "E[f^2]"),
+        ("rho", "rho = Var[f] / s^2 (ANAct eq. 31)"),
+        ("rho_prime", "rho' = E[f'^2] (ANAct eq. 6)"),
+        ("lam", "lambda (ANAct eq. 13)"),
+        ("R", "R score (ANAct eq. 19)"),
+        ("skewness", "skewness of f"),
+        ("saturation", "saturation E|f| / asymptote"),
+        ("frac_positive", "P(f > 0)"),
+        ("phi", "phi(q), q = s^2 (eq. 6)"),
+        ("delta", "delta_q (eq. 2)"),
+        ("gamma", "gamma_q = |q phi'(q) + 1| (Prop. 3.1)"),
+        ("gpn_gain", "GPN gain sqrt(E[x^2] / E[f^2])"),
+    ]
+    for key, label in rows:
+        value = report[key]
+        print(f"  {label:<40} {'undefined' if value is None else f'{value:.10g}'}")
+    sn = report["self_normalization"]
+    bands = ", ".join(f"[{a:.3g}, {b:.3g}]" for a, b in sn["violations"]) or "none"
+    print(
+        f"  Definition 2 at q in [{sn['q_range'][0]:g}, {sn['q_range'][1]:g}]: eps = phi(1) - 1 = "
+        f"{sn['eps']:.6g}, E[f^2] = {sn['second_moment']:.6g}, bound fails on {bands}"
+    )
+    return 0
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    if args.table5:
+        print(table5.format_table5(table5.compare_table5()))
+        return 0
+    if args.family is None or args.eps is None:
+        raise SystemExit(
+            "normact solve: give FAMILY and --eps (e.g. normact solve sselu --eps 0.017), or --table5"
+        )
+    try:
+        sol = solver.solve(args.family, args.eps, central=args.central)
+    except solver.InfeasibleError as err:
+        raise SystemExit(f"normact solve: {err}") from None
+    if args.json:
+        keys = ("lam", "alpha", "beta", "gamma", "residuals", "converged")
+        print(json.dumps(_finite({k: getattr(sol, k) for k in keys})))
+        return 0
+    beta = "" if sol.beta is None else f"  beta = {sol.beta:.10g}"
+    print(f"{sol.family}{' (central)' if sol.central else ''} at eps = {sol.eps:g}")
+    print(f"  lam = {sol.lam:.10g}  alpha = {sol.alpha:.10g}{beta}")
+    print(f"  gamma = |phi'(1) + 1| = {sol.gamma:.10g}{'  (lam >= 1 is active)' if sol.lam_at_bound else ''}")
+    print("  residuals: " + ", ".join(f"{k} {v:+.2e}" for k, v in sol.residuals.items()))
+    print(f"  converged: {sol.converged}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="normact", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("theory", help="exact Gaussian quantities of an activation; --plot writes figures")
+    p.add_argument("activation", nargs="?", help=f"one of {', '.join(theory.list_activations())}")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="activation parameter")
+    p.add_argument("--mean", type=float, default=0.0, help="mean of the Gaussian input (default 0)")
+    p.add_argument("--std", type=float, default=1.0, help="std of the Gaussian input (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="DIR", help="write the R-score and phi(q) figures as PNG into DIR")
+    p.set_defaults(run=_cmd_theory)
+
+    p = sub.add_parser(
+        "solve", help="solve dSELU/sSELU/lSELU parameters for eps; --table5 compares the paper"
+    )
+    p.add_argument("family", nargs="?", choices=sorted(solver.FAMILIES), help="activation family")
+    p.add_argument("--eps", type=float, help="target phi(1) = 1 + eps")
+    p.add_argument("--central", action="store_true", help="also require E[f] = 0 (eq. 13)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--table5", action="store_true", help="the paper's Table 5 beside the optimum")
+    p.set_defaults(run=_cmd_solve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as err:
+        print(f"normact {args.command}: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,62 @@
+"""Exact Gaussian theory of activation functions (numpy/scipy only; never imports torch)."""
+
+from normact.theory.activations import (
+    SELU_ALPHA,
+    SELU_LAMBDA,
+    Activation,
+    ExpLinear,
+    activation_params,
+    custom_activation,
+    get_activation,
+    list_activations,
+)
+from normact.theory.gaussian import expect
+from normact.theory.quantities import (
+    Moments,
+    Quantities,
+    SelfNormalizationCheck,
+    delta,
+    dphi,
+    frac_positive,
+    gamma,
+    gpn_gain,
+    moments,
+    normprop_constants,
+    phi,
+    quantities,
+    r_score,
+    self_normalization_check,
+)
+from normact.theory.solver import FAMILIES, Family, InfeasibleError, Solution, solve, solve_generic
+
+__all__ = [
+    "FAMILIES",
+    "SELU_ALPHA",
+    "SELU_LAMBDA",
+    "Activation",
+    "ExpLinear",
+    "Family",
+    "InfeasibleError",
+    "Moments",
+    "Quantities",
+    "SelfNormalizationCheck",
+    "Solution",
+    "activation_params",
+    "custom_activation",
+    "delta",
+    "dphi",
+    "expect",
+    "frac_positive",
+    "gamma",
+    "get_activation",
+    "gpn_gain",
+    "list_activations",
+    "moments",
+    "normprop_constants",
+    "phi",
+    "quantities",
+    "r_score",
+    "self_normalization_check",
+    "solve",
+    "solve_generic",
+]

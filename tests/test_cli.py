@@ -1,0 +1,70 @@
+import json
+
+import pytest
+
+from normact.cli import main
+from normact.theory import get_activation, quantities, solve
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr()
+
+
+def test_theory_json_has_the_documented_keys(capsys):
+    code, out = run(capsys, "theory", "leaky_relu", "--param", "slope=0.2", "--std", "2", "--json")
+    assert code == 0
+    data = json.loads(out.out)
+    for key in (
+        "mean",
+        "var",
+        "second_moment",
+        "rho",
+        "rho_prime",
+        "lam",
+        "R",
+        "skewness",
+        "saturation",
+        "phi",
+        "delta",
+        "gamma",
+    ):
+        assert key in data
+    assert data["saturation"] is None
+    q = quantities(get_activation("leaky_relu", slope=0.2), 0.0, 2.0)
+    assert data["rho"] == pytest.approx(q.rho) and data["gamma"] == pytest.approx(q.gamma)
+
+
+def test_theory_text_and_bounded_saturation(capsys):
+    code, out = run(capsys, "theory", "tanh")
+    assert code == 0 and "saturation" in out.out and "Definition 2" in out.out
+
+
+def test_solve_json(capsys):
+    code, out = run(capsys, "solve", "sselu", "--eps", "0.017", "--json")
+    data = json.loads(out.out)
+    assert code == 0 and set(data) == {"lam", "alpha", "beta", "gamma", "residuals", "converged"}
+    assert data["lam"] == pytest.approx(solve("sselu", 0.017).lam)
+    code, out = run(capsys, "solve", "dselu", "--eps", "0.03", "--json")
+    assert json.loads(out.out)["beta"] is None
+
+
+def test_solve_table5(capsys):
+    code, out = run(capsys, "solve", "--table5")
+    assert code == 0 and "lselu (central)" in out.out and "verdict" in out.out
+
+
+def test_errors_are_clear(capsys):
+    code, out = run(capsys, "theory", "seluu")
+    assert code == 2 and "unknown activation 'seluu'" in out.err
+    with pytest.raises(SystemExit, match="key=number"):
+        main(["theory", "elu", "--param", "alpha"])
+    with pytest.raises(SystemExit, match="feasible eps"):
+        main(["solve", "lselu", "--eps", "0.3"])
+
+
+def test_plot_writes_pngs(tmp_path, capsys):
+    code, _ = run(capsys, "theory", "--plot", str(tmp_path))
+    assert code == 0
+    for name in ("r_score.png", "phi_q.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
