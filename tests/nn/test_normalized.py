@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from normact.functional import elementwise
+from normact import theory
+from normact.functional import elementwise, theory_activation
 from normact.nn import NLReLU, NormalizedActivation, NReLU, NSwish, Tanh
 
 BUFFERS = ["running_mean", "running_rho", "running_rho_prime", "num_batches_tracked"]
@@ -177,3 +178,17 @@ def test_lam_property():
 def test_device_and_dtype_arguments():
     m = NSwish(device="cpu", dtype=torch.float64)
     assert m.alpha.dtype == m.running_rho.dtype == torch.float64 and m.num_batches_tracked.dtype == torch.long
+
+
+@pytest.mark.parametrize("base", ["relu", "leaky_relu", "swish", "tanh", "elu", "gelu"])
+@pytest.mark.parametrize(("mean", "std"), [(0.0, 1.0), (0.5, 2.0)])
+def test_batch_statistics_match_the_theory_engine(base, mean, std):
+    m = NormalizedActivation(base, **({"negative_slope": 0.2} if base == "leaky_relu" else {}))
+    g = torch.Generator().manual_seed(1)
+    m(torch.randn(1000, 1000, generator=g, dtype=torch.float64).float() * std + mean)
+    q = theory.quantities(theory_activation(m.base), mean, std)
+    # 1e6 samples: Monte Carlo errors are a few 1e-3 at most here
+    assert m.running_mean.item() == pytest.approx(q.mean, abs=5e-3 * std)
+    assert m.running_rho.item() == pytest.approx(q.rho, rel=5e-3)
+    assert m.running_rho_prime.item() == pytest.approx(q.rho_prime, rel=5e-3)
+    assert m.lam.item() == pytest.approx(q.lam, rel=5e-3)

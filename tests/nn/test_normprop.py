@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from normact.functional import NORMPROP_GAMMA
+from normact import theory
+from normact.functional import NORMPROP_GAMMA, relu_gaussian_moments
 from normact.nn import NormPropConv2d, NormPropLinear
 
 C0, C1 = 1 / math.sqrt(2 * math.pi), math.sqrt(0.5 - 0.5 / math.pi)
@@ -57,3 +58,9 @@ def test_bad_arguments():
         NormPropLinear(2, 2, variant=4)
     with pytest.raises(ValueError, match="act must be one of"):
         NormPropConv2d(2, 2, 3, act="tanh")
+
+
+def test_constants_equal_the_theory_engine():
+    for ours, theirs in zip(relu_gaussian_moments(), theory.normprop_constants(), strict=True):
+        assert ours == pytest.approx(theirs, rel=1e-12)
+    assert (C0, C1) == relu_gaussian_moments()

@@ -8,6 +8,7 @@ from normact.functional.activations import (
     elementwise,
     elementwise_names,
     lecun_tanh,
+    theory_activation,
 )
 from normact.functional.crelu import crelu, crelu_derivative
 from normact.functional.normalized import (
@@ -39,5 +40,6 @@ __all__ = [
     "relu_gaussian_moments",
     "selu_family",
     "sselu",
+    "theory_activation",
     "update_running_statistics",
 ]

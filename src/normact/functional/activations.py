@@ -24,6 +24,7 @@ __all__ = [
     "elementwise",
     "elementwise_names",
     "lecun_tanh",
+    "theory_activation",
 ]
 
 # Klambauer et al. (2017): the fixed point (0, 1) of mean and variance; the values torch uses.
@@ -225,7 +226,7 @@ _DEFAULTS: dict[str, dict[str, float | str]] = {
     "softsign": {},
     "sigmoid": {},
     "swish": {"beta": 1.0},
-    "silu": {"beta": 1.0},
+    "silu": {},
     "gelu": {"approximate": "none"},
     "softplus": {"beta": 1.0, "threshold": 20.0},
     "mish": {},
@@ -283,7 +284,7 @@ def _build(name: str, items: tuple[tuple[str, float | str], ...]) -> Elementwise
             f_out=functools.partial(_elu_out, **elu),
             vjp_out=functools.partial(_elu_vjp_out, **elu),
         )
-    if name in ("swish", "silu") and p["beta"] == 1.0:
+    if name == "silu" or (name == "swish" and p["beta"] == 1.0):
         return Elementwise(
             name,
             F.silu,
@@ -295,6 +296,28 @@ def _build(name: str, items: tuple[tuple[str, float | str], ...]) -> Elementwise
         )
     f, df = _PLAIN.get(name, (_swish, _swish_df))
     return Elementwise(name, _partial(f, p), _partial(df, p), p)
+
+
+# torch-side parameter names that normact.theory spells differently
+_THEORY_PARAM_NAMES = {"negative_slope": "slope"}
+# parameters normact.theory does not take, with the value its function has
+_THEORY_IMPLICIT = {"gelu": {"approximate": "none"}, "softplus": {"beta": 1.0, "threshold": 20.0}}
+
+
+def theory_activation(act: Elementwise):
+    """The ``normact.theory`` Activation with the same function as ``act`` (same name and parameters).
+
+    Softplus's linear tail above ``threshold`` (20) differs from the exact function by under 3e-9.
+    """
+    from normact import theory
+
+    params = dict(act.params)
+    for key, value in _THEORY_IMPLICIT.get(act.name, {}).items():
+        if params.pop(key, value) != value:
+            raise ValueError(
+                f"normact.theory has no {act.name} with {key}={act.params[key]!r} (only {value!r})"
+            )
+    return theory.get_activation(act.name, **{_THEORY_PARAM_NAMES.get(k, k): v for k, v in params.items()})
 
 
 def elementwise(name: str, **params: float | str) -> Elementwise:

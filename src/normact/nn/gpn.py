@@ -10,17 +10,16 @@ import functools
 
 from torch import Tensor, nn
 
-from normact.functional.activations import elementwise
+from normact.functional.activations import elementwise, theory_activation
 
 __all__ = ["GPN", "LReLUGPN", "ReLUGPN"]
 
 
 @functools.cache
-def gpn_gain(name: str, items: tuple[tuple[str, float], ...] = ()) -> float:
-    """``g`` with ``E[(g f(z))^2] = 1`` for ``z ~ N(0, 1)``, from the theory engine (cached)."""
-    from normact import theory
+def _gain(name: str, params: tuple[tuple[str, float | str], ...]) -> float:
+    from normact.theory import gpn_gain
 
-    return float(theory.gpn_gain(theory.get_activation(name, **dict(items))))
+    return float(gpn_gain(theory_activation(elementwise(name, **dict(params)))))
 
 
 class GPN(nn.Module):
@@ -33,7 +32,7 @@ class GPN(nn.Module):
     def __init__(self, base: str = "relu", **params: float) -> None:
         super().__init__()
         self.act = elementwise(base, **params)
-        self.gain = gpn_gain(base, tuple(sorted(params.items())))
+        self.gain = _gain(base, tuple(sorted(self.act.params.items())))
 
     def forward(self, input: Tensor) -> Tensor:
         return self.act(input) * self.gain

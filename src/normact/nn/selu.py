@@ -7,7 +7,6 @@ Redefining the Self-Normalization Property: dSELU (eq. 3 with eq. 5), sSELU (eq.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, ClassVar
 
 import torch
@@ -19,9 +18,8 @@ from normact.functional.activations import SELU_ALPHA, SELU_LAMBDA, elementwise
 __all__ = ["DSELU", "LSELU", "SSELU"]
 
 
-@functools.cache
 def _solve(family: str, eps: float, central: bool) -> tuple[float, float, float | None]:
-    from normact.theory import solve
+    from normact.theory import solve  # numpy/scipy; cached per (family, eps, central)
 
     sol = solve(family, eps, central=central)
     if not sol.converged:
