@@ -40,7 +40,7 @@ def reference(x, alpha, base, instance, b=0.3):
 @pytest.mark.parametrize("name", BASES)
 @pytest.mark.parametrize("instance", [False, True])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_training_forward_and_backward_match_composite(name, instance, channels_last):
+def test_training_forward_and_backward_match_composite(name, instance, channels_last, engine):
     base = elementwise(name)
     x = torch.randn(4, 3, 5, 6, dtype=torch.float64) * 1.5 + 0.3
     if channels_last:
@@ -61,7 +61,7 @@ def test_training_forward_and_backward_match_composite(name, instance, channels_
 
 
 @pytest.mark.parametrize("name", ["relu", "swish", "tanh", "softplus"])
-def test_gradcheck_eval(name):
+def test_gradcheck_eval(name, engine):
     base = elementwise(name)
     x = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
     alpha = torch.tensor(-0.3, dtype=torch.float64, requires_grad=True)
@@ -105,7 +105,7 @@ def hand_rule(batches, f, df, momentum, lower, upper):
     return mu, rho, rho_p
 
 
-def test_running_statistics_follow_the_rule_by_hand():
+def test_running_statistics_follow_the_rule_by_hand(engine):
     # Batches whose scale and shift change a lot, so that the gate rejects some rho and rho' values.
     scales, shifts = [1.0, 1.1, 4.0, 0.9, 0.2, 1.0, 3.0], [0.0, 0.1, -2.0, 0.2, 1.5, -0.1, 0.0]
     batches = [torch.randn(64, 8, dtype=torch.float64) * s + m for s, m in zip(scales, shifts, strict=True)]
@@ -127,7 +127,7 @@ def test_running_statistics_follow_the_rule_by_hand():
     assert free[1] != pytest.approx(rho, rel=1e-6)
 
 
-def test_output_uses_updated_statistics_and_eval_uses_stored():
+def test_output_uses_updated_statistics_and_eval_uses_stored(engine):
     base = elementwise("swish")
     stats = fresh()
     alpha = torch.tensor(0.5, dtype=torch.float64)
@@ -209,7 +209,7 @@ def test_update_rule_never_takes_undefined_values():
     ids=["one-element", "constant", "constant-negative", "all-negative"],
 )
 @pytest.mark.parametrize("first", [True, False])
-def test_degenerate_batches_keep_buffers_finite(x, rho_prime, first):
+def test_degenerate_batches_keep_buffers_finite(x, rho_prime, first, engine):
     base = elementwise("relu")
     stats = fresh(torch.float32)
     alpha = torch.zeros(())
@@ -235,7 +235,7 @@ def test_degenerate_batches_keep_buffers_finite(x, rho_prime, first):
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), 1e30])
-def test_non_finite_training_input_is_an_error(bad):
+def test_non_finite_training_input_is_an_error(bad, engine):
     base = elementwise("swish")
     stats = fresh(torch.float32)
     normalized_activation(torch.randn(8, 3), torch.zeros(()), *stats, base, True)
@@ -247,7 +247,7 @@ def test_non_finite_training_input_is_an_error(bad):
     assert all(torch.equal(s, t) for s, t in zip(stats, before, strict=True))
 
 
-def test_instance_statistics_per_sample():
+def test_instance_statistics_per_sample(engine):
     base = elementwise("relu")
     x = torch.randn(3, 50, dtype=torch.float64) * torch.tensor([[0.5], [1.0], [4.0]]) + torch.tensor(
         [[0.0], [1.0], [-1.0]]
@@ -275,7 +275,7 @@ def test_half_precision_accumulates_in_float32():
         assert a.item() == pytest.approx(b.item(), rel=1e-2)
 
 
-def test_saves_only_the_input():
+def test_saves_only_the_input(engine):
     sizes = []
 
     def pack(t):

@@ -22,7 +22,7 @@ IDS = ["dselu", "sselu", "lselu"]
 
 @pytest.mark.parametrize(("fn", "params", "ref"), CASES, ids=IDS)
 @pytest.mark.parametrize("trainable", [False, True])
-def test_matches_composite(fn, params, ref, trainable):
+def test_matches_composite(fn, params, ref, trainable, engine):
     x = (torch.randn(5, 6, 7, dtype=torch.float64) * 2).requires_grad_()
     x_ref = x.detach().clone().requires_grad_()
     lam = torch.tensor(1.1, dtype=torch.float64, requires_grad=True) if trainable else 1.1
@@ -40,7 +40,7 @@ def test_matches_composite(fn, params, ref, trainable):
 
 
 @pytest.mark.parametrize(("fn", "params", "ref"), CASES, ids=IDS)
-def test_gradcheck(fn, params, ref):
+def test_gradcheck(fn, params, ref, engine):
     x = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
     lam = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
     assert gradcheck(lambda x, lam: fn(x, lam, **params), (x, lam))
@@ -49,7 +49,7 @@ def test_gradcheck(fn, params, ref):
 
 @pytest.mark.parametrize(("fn", "params", "ref"), CASES, ids=IDS)
 @pytest.mark.parametrize("trainable", [False, True])
-def test_saves_only_the_input(fn, params, ref, trainable):
+def test_saves_only_the_input(fn, params, ref, trainable, engine):
     saved = []
 
     def pack(t):
@@ -73,7 +73,7 @@ def test_trainable_lambda_gradient_accumulates_in_float32():
     assert lam.grad.item() == pytest.approx(reference.item(), rel=1e-4)
 
 
-def test_channels_last_trainable():
+def test_channels_last_trainable(engine):
     x = (
         torch.randn(2, 3, 4, 5, dtype=torch.float64)
         .contiguous(memory_format=torch.channels_last)

@@ -39,7 +39,7 @@ def test_named_classes_use_their_base(cls):
     assert NLReLU(negative_slope=0.2).base.params == {"negative_slope": 0.2}
 
 
-def test_train_updates_and_eval_uses_stored_values():
+def test_train_updates_and_eval_uses_stored_values(engine):
     m = NSwish(momentum=0.2).double()
     for _ in range(4):
         x = torch.randn(32, 8, dtype=torch.float64) * 2
@@ -102,7 +102,7 @@ def test_reset():
 
 
 @pytest.mark.parametrize("instance", [False, True])
-def test_derivative_is_the_elementwise_jacobian_with_statistics_held(instance):
+def test_derivative_is_the_elementwise_jacobian_with_statistics_held(instance, engine):
     m = NSwish(instance=instance).double()
     with torch.no_grad():
         m.alpha.fill_(0.7)
@@ -182,7 +182,7 @@ def test_device_and_dtype_arguments():
 
 @pytest.mark.parametrize("base", ["relu", "leaky_relu", "swish", "tanh", "elu", "gelu"])
 @pytest.mark.parametrize(("mean", "std"), [(0.0, 1.0), (0.5, 2.0)])
-def test_batch_statistics_match_the_theory_engine(base, mean, std):
+def test_batch_statistics_match_the_theory_engine(base, mean, std, engine):
     m = NormalizedActivation(base, **({"negative_slope": 0.2} if base == "leaky_relu" else {}))
     g = torch.Generator().manual_seed(1)
     m(torch.randn(1000, 1000, generator=g, dtype=torch.float64).float() * std + mean)

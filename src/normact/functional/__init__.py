@@ -1,5 +1,6 @@
 """Functional core of the layers: stateless math that ``normact.nn`` modules call."""
 
+from normact.functional._fused import fused_kernels, fused_kernels_available
 from normact.functional.activations import (
     LECUN_TANH_SCALE,
     SELU_ALPHA,
@@ -31,6 +32,8 @@ __all__ = [
     "dselu",
     "elementwise",
     "elementwise_names",
+    "fused_kernels",
+    "fused_kernels_available",
     "lecun_tanh",
     "lselu",
     "normalization_factor",

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from normact.functional import _fused
+
 __all__ = [
     "LECUN_TANH_SCALE",
     "SELU_ALPHA",
@@ -43,7 +45,8 @@ class Elementwise:
     ``f``/``df`` map a tensor to a new tensor. The optional ``f_out``/``df_out`` write into a given
     buffer and ``vjp_out`` writes ``grad * f'(x)`` into one; they let the fused layers reuse a single
     buffer instead of allocating several. ``homogeneous`` marks ``f(x) = x f'(x)`` (ReLU, LeakyReLU),
-    which spares recomputing ``f`` in a backward pass.
+    which spares recomputing ``f`` in a backward pass. ``kernel`` is ``(kind, p0, p1, lam)`` of the
+    fused CPU kernels, for the activations they implement.
     """
 
     name: str
@@ -54,6 +57,7 @@ class Elementwise:
     df_out: Callable[[Tensor, Tensor], Tensor] | None = None
     vjp_out: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None
     homogeneous: bool = False
+    kernel: tuple[int, float, float, float] | None = None
 
     def __call__(self, x: Tensor, out: Tensor | None = None) -> Tensor:
         if out is not None and self.f_out is not None:
@@ -269,6 +273,7 @@ def _build(name: str, items: tuple[tuple[str, float | str], ...]) -> Elementwise
             df_out=functools.partial(_leaky_df_out, **slope),
             vjp_out=functools.partial(_leaky_vjp_out, **slope),
             homogeneous=True,
+            kernel=(_fused.LEAKY, slope["negative_slope"], 0.0, 1.0),
         )
     if name in ("elu", "selu", "dselu", "sselu"):
         elu = {
@@ -283,6 +288,7 @@ def _build(name: str, items: tuple[tuple[str, float | str], ...]) -> Elementwise
             p,
             f_out=functools.partial(_elu_out, **elu),
             vjp_out=functools.partial(_elu_vjp_out, **elu),
+            kernel=(_fused.ELU, elu["alpha"], elu["input_scale"], elu["scale"]),
         )
     if name == "silu" or (name == "swish" and p["beta"] == 1.0):
         return Elementwise(
@@ -293,9 +299,11 @@ def _build(name: str, items: tuple[tuple[str, float | str], ...]) -> Elementwise
             f_out=_silu_out,
             df_out=_silu_df_out,
             vjp_out=_silu_vjp_out,
+            kernel=(_fused.SILU, 0.0, 0.0, 1.0),
         )
     f, df = _PLAIN.get(name, (_swish, _swish_df))
-    return Elementwise(name, _partial(f, p), _partial(df, p), p)
+    kernel = (_fused.LSELU, p["alpha"], p["beta"], p["lam"]) if name == "lselu" else None
+    return Elementwise(name, _partial(f, p), _partial(df, p), p, kernel=kernel)
 
 
 # torch-side parameter names that normact.theory spells differently

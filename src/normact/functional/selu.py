@@ -4,7 +4,9 @@ Redefining the Self-Normalization Property: dSELU is SELU's form (eq. 3) with ``
 from eq. 5, sSELU is eq. 9 and lSELU eq. 10; a trainable ``lam`` gets ``sum(grad * y / lam)``
 (eq. 41), accumulated in float32 or wider. With a fixed ``lam`` dSELU and sSELU are aten's
 ``elu(x, alpha, scale=lam, input_scale=beta)``, whose autograd saves only the input; lSELU and a
-trainable ``lam`` use a custom Function that saves only the input too.
+trainable ``lam`` use a custom Function that saves only the input too, and runs on the fused CPU
+kernels of ``_fused`` where they apply (one pass forward, one pass backward including ``lam``'s
+gradient).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from normact.functional._reductions import memory_format, row_dot
+from normact.functional import _fused
+from normact.functional._reductions import memory_format, row_dot, rows
 
 __all__ = ["dselu", "lselu", "selu_family", "sselu"]
 
@@ -35,11 +38,31 @@ def _unscaled_vjp(grad: Tensor, x: Tensor, kind: str, alpha: float, beta: float,
     return _aten.elu_backward.grad_input(grad, alpha, 1.0, beta, False, x, grad_input=out)
 
 
+def _kernel(kind: str, alpha: float, beta: float) -> tuple[int, float, float, float]:
+    """``(kind, p0, p1, lam)`` of the fused kernels for ``g = f / lam``."""
+    if kind == "lselu":
+        return (_fused.LSELU, alpha, beta, 1.0)
+    return (_fused.ELU, alpha, beta, 1.0)
+
+
+def _lam64(lam: Tensor | float, x: Tensor) -> Tensor:
+    if isinstance(lam, Tensor):
+        return lam.detach().to(torch.float64).reshape(1)
+    return torch.full((1,), lam, dtype=torch.float64, device=x.device)
+
+
 class _SELUFamily(torch.autograd.Function):
     """``lam * g(x)``; the backward recomputes ``g`` from the saved input."""
 
     @staticmethod
     def forward(x: Tensor, lam: Tensor | float, kind: str, alpha: float, beta: float) -> Tensor:
+        kernels = _fused.usable(x)
+        if kernels is not None:
+            x = x.contiguous(memory_format=memory_format(x))
+            out = torch.empty_like(x)
+            zero = torch.zeros(1, dtype=torch.float64)
+            kernels.forward(rows(x, 1), rows(out, 1), _lam64(lam, x), zero, *_kernel(kind, alpha, beta))
+            return out
         if isinstance(lam, Tensor):
             return _unscaled(x, kind, alpha, beta).mul_(lam.to(x.dtype))
         return _unscaled(x, kind, alpha, beta, scale=lam)
@@ -55,7 +78,23 @@ class _SELUFamily(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, lam_t = ctx.saved_tensors
         lam = ctx.lam if lam_t is None else lam_t.to(x.dtype)
-        grad = grad.contiguous(memory_format=memory_format(x))
+        fmt = memory_format(x)
+        x, grad = x.contiguous(memory_format=fmt), grad.contiguous(memory_format=fmt)
+        kernels = _fused.usable(x)
+        if kernels is not None:
+            gx = torch.empty_like(x)
+            zero = torch.zeros(1, dtype=torch.float64)
+            dot = kernels.backward(
+                rows(grad, 1),
+                rows(x, 1),
+                rows(gx, 1),
+                _lam64(lam, x),
+                zero,
+                *_kernel(ctx.kind, ctx.alpha, ctx.beta),
+                ctx.needs_input_grad[1],
+            )
+            grad_lam = dot.reshape(()).to(lam_t.dtype) if ctx.needs_input_grad[1] else None
+            return gx if ctx.needs_input_grad[0] else None, grad_lam, None, None, None
         buf, grad_lam = None, None
         if ctx.needs_input_grad[1]:
             buf = _unscaled(x, ctx.kind, ctx.alpha, ctx.beta)
