@@ -1,0 +1,387 @@
+"""Fused CPU kernels for the normalized activations and the SELU family (optional, built once).
+
+One pass over the input gives every statistic a normalized activation needs; one pass gives its
+output ``scale * (f(x) - shift)``; one pass gives ``scale * grad * f'(x)`` together with
+``sum(grad * (f(x) - shift))`` (the gradient of ``alpha`` or of a trainable ``lam``). The C++ is
+compiled with ``torch.utils.cpp_extension.load_inline`` at first use (about 20 s) and cached by
+torch (``TORCH_EXTENSIONS_DIR``); its name carries a hash of the source, the flags, torch's version
+and the CPU, so a cached build is only reused where it was made for. Sums are taken in blocks of
+16384 elements whose partial sums are added in a fixed order, so results do not depend on the
+number of threads.
+
+Set ``NORMACT_FUSED_KERNELS=0`` (or use :func:`fused_kernels`) for the pure-torch path; it is also
+used where the kernels cannot be built, on other devices and dtypes, and under ``torch.compile``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["SILU", "fused_kernels", "fused_kernels_available", "kernels"]
+
+_log = logging.getLogger(__name__)
+
+# activation kinds of the kernels; f = lam * g(x) with parameters p0, p1
+LEAKY, SILU, ELU, LSELU = 0, 1, 2, 3
+
+_SOURCE = r"""
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+namespace {
+
+// exp(x) for float: Cephes' polynomial (max relative error about 2 ulp), written without branches
+// or calls so that the loops below vectorise; double uses std::exp.
+inline float fexp(float x) {
+  x = x < -87.3365447505531f ? -87.3365447505531f : x;
+  x = x > 88.3762626647949f ? 88.3762626647949f : x;
+  const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+  x = x - n * 0.693359375f + n * 2.12194440e-4f;
+  const float z = x * x;
+  float y = ((((1.9875691500e-4f * x + 1.3981999507e-3f) * x + 8.3334519073e-3f) * x + 4.1665795894e-2f) * x +
+             1.6666665459e-1f) * x + 5.0000001201e-1f;
+  y = y * z + x + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return y * scale;
+}
+inline double fexp(double x) { return std::exp(x); }
+
+enum Kind : int64_t { LEAKY = 0, SILU = 1, ELU = 2, LSELU = 3 };
+
+// f = lam * g(x) and f' for each kind:
+//   LEAKY  g = x > 0 ? x : p0 x                       (ReLU: p0 = 0)
+//   SILU   g = x sigmoid(x)
+//   ELU    g = x > 0 ? x : p0 (exp(p1 x) - 1)          (ELU, SELU, dSELU, sSELU)
+//   LSELU  g = x > 0 ? x : p0 (exp(x) - 1) + p1 x
+template <typename T, int64_t K> struct Act;
+template <typename T> struct Act<T, LEAKY> {
+  T p0, p1, lam;
+  inline void eval(T x, T& f, T& df) const {
+    const bool pos = x > T(0);
+    f = lam * (pos ? x : p0 * x);
+    df = lam * (pos ? T(1) : p0);
+  }
+};
+template <typename T> struct Act<T, SILU> {
+  T p0, p1, lam;
+  inline void eval(T x, T& f, T& df) const {
+    const T s = T(1) / (T(1) + fexp(-x));
+    f = lam * x * s;
+    df = lam * s * (T(1) + x * (T(1) - s));
+  }
+};
+template <typename T> struct Act<T, ELU> {
+  T p0, p1, lam;
+  inline void eval(T x, T& f, T& df) const {
+    const bool pos = x > T(0);
+    const T e = fexp(p1 * (pos ? T(0) : x));
+    f = lam * (pos ? x : p0 * (e - T(1)));
+    df = lam * (pos ? T(1) : p0 * p1 * e);
+  }
+};
+template <typename T> struct Act<T, LSELU> {
+  T p0, p1, lam;
+  inline void eval(T x, T& f, T& df) const {
+    const bool pos = x > T(0);
+    const T e = fexp(pos ? T(0) : x);
+    f = lam * (pos ? x : p0 * (e - T(1)) + p1 * x);
+    df = lam * (pos ? T(1) : p0 * e + p1);
+  }
+};
+
+constexpr int64_t BLOCK = 16384;  // elements per parallel task and per partial sum
+constexpr int64_t INNER = 4096;   // elements summed in T (vectorised) before adding into double
+
+// x, y: (G, M) contiguous. Calls body(g, offset, n) for every block, in parallel.
+template <typename F>
+void for_blocks(int64_t G, int64_t M, const F& body) {
+  const int64_t nb = (M + BLOCK - 1) / BLOCK;
+  at::parallel_for(0, G * nb, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t g = b / nb, j = (b % nb) * BLOCK;
+      body(b, g, g * M + j, std::min(BLOCK, M - j));
+    }
+  });
+}
+
+// per-row sums of per-block partials, in block order
+void reduce_rows(const std::vector<double>& part, int64_t G, int64_t nb, int64_t width, double* out) {
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t k = 0; k < width; ++k) {
+      double s = 0;
+      for (int64_t b = 0; b < nb; ++b) s += part[(g * nb + b) * width + k];
+      out[g * width + k] = s;
+    }
+}
+
+template <typename T, int64_t K, bool WRITE>
+void moments_block(const Act<T, K>& act, const T* x, T* y, int64_t n, double* out) {
+  double acc[5] = {0, 0, 0, 0, 0};
+  for (int64_t j = 0; j < n; j += INNER) {
+    const int64_t m = std::min(INNER, n - j);
+    const T* xj = x + j;
+    T* yj = WRITE ? y + j : nullptr;
+    T a = 0, b = 0, c = 0, d = 0, e = 0;
+#pragma omp simd reduction(+ : a, b, c, d, e)
+    for (int64_t i = 0; i < m; ++i) {
+      T f, df;
+      const T v = xj[i];
+      act.eval(v, f, df);
+      if (WRITE) yj[i] = f;
+      a += v;
+      b += v * v;
+      c += f;
+      d += f * f;
+      e += df * df;
+    }
+    acc[0] += a; acc[1] += b; acc[2] += c; acc[3] += d; acc[4] += e;
+  }
+  std::copy(acc, acc + 5, out);
+}
+
+template <typename T, int64_t K>
+void moments_impl(const at::Tensor& x, T* y, const Act<T, K>& act, double* out) {
+  const int64_t G = x.size(0), M = x.size(1), nb = (M + BLOCK - 1) / BLOCK;
+  std::vector<double> part(G * nb * 5);
+  const T* px = x.data_ptr<T>();
+  for_blocks(G, M, [&](int64_t b, int64_t, int64_t off, int64_t n) {
+    if (y) moments_block<T, K, true>(act, px + off, y + off, n, &part[b * 5]);
+    else moments_block<T, K, false>(act, px + off, nullptr, n, &part[b * 5]);
+  });
+  reduce_rows(part, G, nb, 5, out);
+}
+
+template <typename T, int64_t K>
+void forward_impl(const at::Tensor& x, at::Tensor& y, const Act<T, K>& act, const double* scale,
+                  const double* shift) {
+  const T* px = x.data_ptr<T>();
+  T* py = y.data_ptr<T>();
+  for_blocks(x.size(0), x.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
+    const T a = T(scale[g]), c = T(scale[g] * shift[g]);
+    const T* xi = px + off;
+    T* yi = py + off;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      T f, df;
+      act.eval(xi[i], f, df);
+      yi[i] = a * f - c;
+    }
+  });
+}
+
+template <typename T, int64_t K>
+void backward_impl(const at::Tensor& grad, const at::Tensor& x, at::Tensor& gx, const Act<T, K>& act,
+                   const double* scale, const double* shift, bool dot, double* out) {
+  const int64_t G = x.size(0), M = x.size(1), nb = (M + BLOCK - 1) / BLOCK;
+  const T* px = x.data_ptr<T>();
+  const T* pg = grad.data_ptr<T>();
+  T* po = gx.data_ptr<T>();
+  std::vector<double> part(G * nb, 0.0);
+  for_blocks(G, M, [&](int64_t b, int64_t g, int64_t off, int64_t n) {
+    const T a = T(scale[g]), c = T(shift[g]);
+    const T* xi = px + off;
+    const T* gi = pg + off;
+    T* oi = po + off;
+    if (!dot) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        T f, df;
+        act.eval(xi[i], f, df);
+        oi[i] = a * gi[i] * df;
+      }
+      return;
+    }
+    double s = 0;
+    for (int64_t j = 0; j < n; j += INNER) {
+      const int64_t m = std::min(INNER, n - j);
+      T t = 0;
+#pragma omp simd reduction(+ : t)
+      for (int64_t i = j; i < j + m; ++i) {
+        T f, df;
+        act.eval(xi[i], f, df);
+        oi[i] = a * gi[i] * df;
+        t += gi[i] * (f - c);
+      }
+      s += t;
+    }
+    part[b] = s;
+  });
+  reduce_rows(part, G, nb, 1, out);
+}
+
+template <typename T>
+void affine_impl(at::Tensor& y, const double* scale, const double* shift) {
+  T* py = y.data_ptr<T>();
+  for_blocks(y.size(0), y.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
+    const T a = T(scale[g]), c = T(scale[g] * shift[g]);
+    T* yi = py + off;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) yi[i] = a * yi[i] - c;
+  });
+}
+
+void check(const at::Tensor& t, const char* name, int64_t G = -1, int64_t M = -1) {
+  TORCH_CHECK(t.device().is_cpu() && t.dim() == 2 && t.is_contiguous(), name, ": contiguous 2-D CPU only");
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name, ": float32/64 only");
+  TORCH_CHECK(G < 0 || (t.size(0) == G && t.size(1) == M), name, " has the wrong shape");
+}
+
+const double* rows(const at::Tensor& t, int64_t G, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kDouble && t.is_contiguous() && t.numel() == G,
+              name, " must be a contiguous float64 CPU tensor with one value per row");
+  return t.data_ptr<double>();
+}
+
+template <typename T, typename F>
+void dispatch(int64_t kind, double p0, double p1, double lam, const F& fn) {
+  switch (kind) {
+    case LEAKY: fn(Act<T, LEAKY>{T(p0), T(p1), T(lam)}); break;
+    case SILU: fn(Act<T, SILU>{T(p0), T(p1), T(lam)}); break;
+    case ELU: fn(Act<T, ELU>{T(p0), T(p1), T(lam)}); break;
+    case LSELU: fn(Act<T, LSELU>{T(p0), T(p1), T(lam)}); break;
+    default: TORCH_CHECK(false, "unknown activation kind ", kind);
+  }
+}
+
+}  // namespace
+
+// (G, 5) float64 per-row sums of x, x^2, f, f^2, f'^2; writes f into y when given.
+at::Tensor moments(const at::Tensor& x, std::optional<at::Tensor> y, int64_t kind, double p0, double p1,
+                   double lam) {
+  check(x, "x");
+  if (y) {
+    check(*y, "y", x.size(0), x.size(1));
+    TORCH_CHECK(y->scalar_type() == x.scalar_type(), "y dtype");
+  }
+  auto out = at::empty({x.size(0), 5}, x.options().dtype(at::kDouble));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moments", [&] {
+    scalar_t* py = y ? y->data_ptr<scalar_t>() : nullptr;
+    dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) {
+      moments_impl(x, py, act, out.data_ptr<double>());
+    });
+  });
+  return out;
+}
+
+// y = scale[g] * (f(x) - shift[g]) row by row.
+void forward(const at::Tensor& x, at::Tensor y, const at::Tensor& scale, const at::Tensor& shift,
+             int64_t kind, double p0, double p1, double lam) {
+  check(x, "x");
+  check(y, "y", x.size(0), x.size(1));
+  TORCH_CHECK(y.scalar_type() == x.scalar_type(), "y dtype");
+  const double* sc = rows(scale, x.size(0), "scale");
+  const double* sh = rows(shift, x.size(0), "shift");
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "forward", [&] {
+    dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) { forward_impl(x, y, act, sc, sh); });
+  });
+}
+
+// gx = scale[g] * grad * f'(x); returns per-row sum(grad * (f(x) - shift[g])) when dot (else zeros).
+at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor gx, const at::Tensor& scale,
+                    const at::Tensor& shift, int64_t kind, double p0, double p1, double lam, bool dot) {
+  check(x, "x");
+  check(grad, "grad", x.size(0), x.size(1));
+  check(gx, "gx", x.size(0), x.size(1));
+  TORCH_CHECK(grad.scalar_type() == x.scalar_type() && gx.scalar_type() == x.scalar_type(), "grad dtype");
+  const double* sc = rows(scale, x.size(0), "scale");
+  const double* sh = rows(shift, x.size(0), "shift");
+  auto out = at::zeros({x.size(0)}, x.options().dtype(at::kDouble));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "backward", [&] {
+    dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) {
+      backward_impl(grad, x, gx, act, sc, sh, dot, out.data_ptr<double>());
+    });
+  });
+  return out;
+}
+
+// y = scale[g] * (y - shift[g]) in place.
+void affine(at::Tensor y, const at::Tensor& scale, const at::Tensor& shift) {
+  check(y, "y");
+  const double* sc = rows(scale, y.size(0), "scale");
+  const double* sh = rows(shift, y.size(0), "shift");
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "affine", [&] { affine_impl<scalar_t>(y, sc, sh); });
+}
+"""
+
+_FLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"]
+_state: dict[str, Any] = {
+    "module": None,
+    "tried": False,
+    "enabled": os.environ.get("NORMACT_FUSED_KERNELS", "1") != "0",
+}
+
+
+def _build() -> Any:
+    from torch.utils.cpp_extension import load_inline
+
+    key = "|".join([_SOURCE, *_FLAGS, torch.__version__, torch.backends.cpu.get_cpu_capability()])
+    name = "normact_fused_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    _log.info("building the fused CPU kernels %s (once; cached by torch)", name)
+    return load_inline(
+        name,
+        cpp_sources=[_SOURCE],
+        functions=["moments", "forward", "backward", "affine"],
+        extra_cflags=_FLAGS,
+        extra_ldflags=["-fopenmp"],
+    )
+
+
+def kernels() -> Any:
+    """The compiled kernels module, building it at first call; None when disabled or unavailable."""
+    if not _state["enabled"]:
+        return None
+    if not _state["tried"]:
+        _state["tried"] = True
+        try:
+            _state["module"] = _build()
+        except Exception as error:  # no compiler, no ninja, read-only cache, ...
+            warnings.warn(
+                f"normact: the fused CPU kernels could not be built ({type(error).__name__}: {error}); "
+                "using the pure-torch path. Set NORMACT_FUSED_KERNELS=0 to skip the attempt.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return _state["module"]
+
+
+def usable(*tensors: Tensor) -> Any:
+    """The kernels module when every tensor is a float32/float64 CPU tensor and not compiling, else None."""
+    if torch.compiler.is_compiling() or not _state["enabled"]:
+        return None
+    if not all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors):
+        return None
+    return kernels()
+
+
+def fused_kernels_available() -> bool:
+    """Whether the fused CPU kernels are enabled and built (building them if needed)."""
+    return kernels() is not None
+
+
+@contextlib.contextmanager
+def fused_kernels(enabled: bool) -> Iterator[None]:
+    """Use (or bypass) the fused CPU kernels inside the ``with`` block."""
+    previous = _state["enabled"]
+    _state["enabled"] = enabled
+    try:
+        yield
+    finally:
+        _state["enabled"] = previous

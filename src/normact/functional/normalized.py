@@ -1,0 +1,363 @@
+"""ANAct normalized activations: ``(lam + b tanh(alpha)) * (f(x) - mu)`` from batch statistics.
+
+ANAct: Adaptive Normalization for Activation Functions, eqs. 13, 15-18 and 31-32, read as in
+SEED-NOTES: per-layer scalar statistics over every element of the batch, ``mu = mean f(x)``,
+``rho = Var[f(x)] / Var[x]`` and ``rho' = mean f'(x)^2``; ``lam = sqrt((rho + rho') / (2 rho rho'))``.
+The statistics are constants for autograd. The custom Function saves only the input and recomputes
+f and f' in the backward pass. On CPU it runs on the fused kernels of ``_fused`` where they apply
+(one pass for the statistics, one for the output, one for the backward), else on torch ops.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from normact.functional import _fused
+from normact.functional._reductions import memory_format, row_dot, row_sum, rows
+from normact.functional.activations import Elementwise
+
+__all__ = [
+    "DEFAULT_LOWER",
+    "DEFAULT_MOMENTUM",
+    "DEFAULT_UPPER",
+    "normalization_factor",
+    "normalized_activation",
+    "normalized_activation_derivative",
+    "update_running_statistics",
+]
+
+# The paper gives no values for m, L and U; docs/layers.md has the experiment behind these.
+DEFAULT_MOMENTUM = 0.1
+DEFAULT_LOWER = 0.5
+DEFAULT_UPPER = 2.0
+# A batch whose input variance is below this many ulps of its second moment counts as constant.
+_CONSTANT_ULPS = 128
+
+
+def normalization_factor(rho: Tensor, rho_prime: Tensor) -> Tensor:
+    """``lam = sqrt((rho + rho') / (2 rho rho'))``, one over the root of the harmonic mean (ANAct eq. 13)."""
+    return torch.sqrt(0.5 * (rho.reciprocal() + rho_prime.reciprocal()))
+
+
+def _kernels(x: Tensor, base: Elementwise):
+    return _fused.usable(x) if base.kernel is not None else None
+
+
+def _moments(x: Tensor, base: Elementwise, groups: int) -> tuple[Tensor | None, Tensor]:
+    """``f(x)`` (or None) and the per-row sums ``(n, Σx, Σx², Σf, Σf², Σf'²)`` as a ``(groups, 6)`` tensor.
+
+    The torch path writes ``f'`` and then ``f`` into one fresh buffer where the base supports it, so
+    it allocates a single tensor of the input's size. The fused path reads x once; it keeps ``f(x)``
+    only for SiLU, whose f costs more to recompute than to read back.
+    """
+    kernels = _kernels(x, base)
+    if kernels is not None:
+        y = torch.empty_like(x) if base.kernel[0] == _fused.SILU else None
+        sums = kernels.moments(rows(x, groups), None if y is None else rows(y, groups), *base.kernel)
+        return y, torch.cat([sums.new_full((groups, 1), x.numel() // groups), sums], dim=1)
+    buf = torch.empty_like(x) if base.f_out is not None else None
+    d = base.derivative(x, out=buf if base.df_out is not None else None)
+    sum_d2 = row_dot(d, d, groups)
+    y = base(x, out=buf)
+    n = torch.full((groups,), x.numel() // groups, dtype=sum_d2.dtype, device=x.device)
+    sums = (n, row_sum(x, groups), row_dot(x, x, groups), row_sum(y, groups), row_dot(y, y, groups), sum_d2)
+    return y, torch.stack(sums, dim=1)
+
+
+def _output(
+    x: Tensor, y: Tensor | None, base: Elementwise, shift: Tensor, scale: Tensor, groups: int
+) -> Tensor:
+    """``scale * (f(x) - shift)`` per row; ``y``, when given, is ``f(x)`` in a buffer of ours."""
+    kernels = _kernels(x, base)
+    if kernels is not None:
+        scale, shift = scale.double().reshape(groups), shift.double().reshape(groups)
+        if y is None:
+            y = torch.empty_like(x)
+            kernels.forward(rows(x, groups), rows(y, groups), scale, shift, *base.kernel)
+        else:
+            kernels.affine(rows(y, groups), scale, shift)
+        return y
+    shift, scale = _row_shape(shift, x, groups > 1).to(x.dtype), _row_shape(scale, x, groups > 1).to(x.dtype)
+    if y is None:
+        y = base(x, out=torch.empty_like(x) if base.f_out is not None else None)
+    return y.sub_(shift).mul_(scale) if base.f_out is not None else (y - shift) * scale
+
+
+def _batch_statistics(moments: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``(mu, rho, rho')`` of each row of :func:`_moments` sums; NaN where a value is undefined.
+
+    ``rho = Var[f(x)] / Var[x]`` (ANAct eq. 31) is undefined for a constant input (the variance of
+    x is zero up to rounding) and ``rho`` or ``rho'`` equal to zero cannot give a finite ``lam``:
+    those entries are NaN so that the running update skips them. ``eps`` is the machine epsilon of
+    the precision the sums were accumulated in.
+    """
+    n, sx, sxx, sy, syy, sdd = moments.unbind(-1)
+    mean_x, mean_y = sx / n, sy / n
+    ex2 = sxx / n
+    var_x = ex2 - mean_x * mean_x
+    var_y = (syy / n - mean_y * mean_y).clamp_min(0)
+    tol = _CONSTANT_ULPS * eps
+    nan = torch.full_like(var_x, float("nan"))
+    rho = torch.where((var_x > tol * ex2) & (var_y > 0), var_y / var_x, nan)
+    rho_prime = sdd / n
+    rho_prime = torch.where(rho_prime > 0, rho_prime, nan)
+    return mean_y, rho, rho_prime
+
+
+def update_running_statistics(
+    mean: Tensor,
+    rho: Tensor,
+    rho_prime: Tensor,
+    count: Tensor,
+    batch_mean: Tensor,
+    batch_rho: Tensor,
+    batch_rho_prime: Tensor,
+    momentum: float | None,
+    lower: float,
+    upper: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The running update of ANAct eqs. 16-18; returns new ``(mean, rho, rho', count)``.
+
+    ``new = (1 - m) old + m batch`` (the momentum weighs the new batch, as in BatchNorm; ``None``
+    gives the cumulative average). While ``count == 0`` a batch value initialises its statistic.
+    Afterwards a batch ``rho`` (or ``rho'``) is taken only when ``lower * old < batch < upper * old``.
+    A NaN batch value (see :func:`_batch_statistics`) is never taken. ``count`` counts the batches
+    since the first one that defined both ``rho`` and ``rho'``.
+    """
+    first = count == 0
+    m = 1.0 / (count + 1).to(mean.dtype) if momentum is None else momentum
+
+    def take(old: Tensor, new: Tensor, gated: bool) -> Tensor:
+        new = new.to(old.dtype)
+        ok = torch.isfinite(new)
+        if gated:
+            ok = ok & (first | ((new > lower * old) & (new < upper * old)))
+        return torch.where(ok, torch.where(first, new, torch.lerp(old, new, m)), old)
+
+    defined = torch.isfinite(batch_rho) & torch.isfinite(batch_rho_prime)
+    new_count = count + (~first | defined).to(count.dtype)
+    return (
+        take(mean, batch_mean, False),
+        take(rho, batch_rho, True),
+        take(rho_prime, batch_rho_prime, True),
+        new_count,
+    )
+
+
+def _eps(x: Tensor) -> float:
+    """Machine epsilon of the precision x's sums are accumulated in (at least float32)."""
+    return torch.finfo(torch.promote_types(x.dtype, torch.float32)).eps
+
+
+def _instance_statistics(moments: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-sample ``(mu, rho, rho')``; an undefined ratio becomes 1 (its sample's output is constant)."""
+    mean, rho, rho_prime = _batch_statistics(moments, eps)
+    one = torch.ones_like(rho)
+    return (
+        mean,
+        torch.where(torch.isfinite(rho), rho, one),
+        torch.where(torch.isfinite(rho_prime), rho_prime, one),
+    )
+
+
+_NON_FINITE = (
+    "normalized activation: the training input has non-finite values (nan or inf) or values whose "
+    "squares overflow; its batch statistics would corrupt the running statistics"
+)
+
+
+def _row_shape(t: Tensor, x: Tensor, per_row: bool) -> Tensor:
+    """``t`` shaped to broadcast one value per sample (dim 0) of ``x``, or as a scalar."""
+    return t.reshape((-1,) + (1,) * (x.dim() - 1)) if per_row else t.reshape(())
+
+
+def _check_finite(moments: Tensor) -> None:
+    finite = torch.isfinite(moments).all()
+    if torch.compiler.is_compiling():
+        torch._assert_async(finite, _NON_FINITE)  # stays inside the compiled graph
+    elif not bool(finite):
+        raise ValueError(_NON_FINITE)
+
+
+class _NormalizedActivation(torch.autograd.Function):
+    """Forward: statistics, running update and output; backward from the saved input only."""
+
+    @staticmethod
+    def forward(
+        x: Tensor,
+        alpha: Tensor,
+        mean: Tensor | None,
+        rho: Tensor | None,
+        rho_prime: Tensor | None,
+        count: Tensor | None,
+        base: Elementwise,
+        b: float,
+        momentum: float | None,
+        lower: float,
+        upper: float,
+        training: bool,
+        instance: bool,
+        group: object,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+        x = x.contiguous(memory_format=memory_format(x))
+        groups = x.shape[0] if instance else 1
+        y = None
+        if training or instance:
+            y, moments = _moments(x, base, groups)
+            if training:
+                _check_finite(moments)
+            if instance:
+                mean, rho, rho_prime = _instance_statistics(moments, _eps(x))
+            else:
+                if group is not None:
+                    dist.all_reduce(moments, group=group)
+                batch = [s[0] for s in _batch_statistics(moments, _eps(x))]
+                mean, rho, rho_prime, count = update_running_statistics(
+                    mean, rho, rho_prime, count, *batch, momentum, lower, upper
+                )
+        else:
+            mean, rho, rho_prime = mean.clone(), rho.clone(), rho_prime.clone()  # outputs are saved
+        scale = normalization_factor(rho, rho_prime) + b * torch.tanh(alpha.to(rho.dtype))
+        return _output(x, y, base, mean, scale, groups), mean, rho, rho_prime, count
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, alpha, *_ = inputs
+        base, b, instance = inputs[6], inputs[7], inputs[12]
+        _, mean, rho, rho_prime, _ = output
+        ctx.base, ctx.b, ctx.instance = base, b, instance
+        ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
+        ctx.save_for_backward(x, alpha, mean, rho, rho_prime)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor, *_) -> tuple[Tensor | None, ...]:
+        x, alpha, mean, rho, rho_prime = ctx.saved_tensors
+        base: Elementwise = ctx.base
+        fmt = memory_format(x)
+        x, grad = x.contiguous(memory_format=fmt), grad_out.contiguous(memory_format=fmt)
+        groups = x.shape[0] if ctx.instance else 1
+        tanh = torch.tanh(alpha.to(rho.dtype))
+        scale = normalization_factor(rho, rho_prime) + ctx.b * tanh
+        grad_x, centered = _input_grad(grad, x, base, mean, scale, groups, ctx.needs_input_grad[1])
+        # dL/dalpha = b (1 - tanh^2 alpha) sum(grad * (f(x) - mu)) (ANAct eq. 36)
+        grad_alpha = (
+            None if centered is None else (ctx.b * (1 - tanh * tanh) * centered.sum()).to(alpha.dtype)
+        )
+        return (grad_x if ctx.needs_input_grad[0] else None, grad_alpha) + (None,) * 12
+
+
+def _input_grad(
+    grad: Tensor, x: Tensor, base: Elementwise, mean: Tensor, scale: Tensor, groups: int, centered: bool
+) -> tuple[Tensor, Tensor | None]:
+    """``scale * grad * f'(x)`` and, if ``centered``, the per-row ``sum(grad * (f(x) - mean))``."""
+    kernels = _kernels(x, base)
+    if kernels is not None:
+        gx = torch.empty_like(x)
+        sums = kernels.backward(
+            rows(grad, groups),
+            rows(x, groups),
+            rows(gx, groups),
+            scale.double().reshape(groups),
+            mean.double().reshape(groups),
+            *base.kernel,
+            centered,
+        )
+        return gx, sums if centered else None
+    buf = torch.empty_like(x) if base.vjp_out is not None else None
+    sums = None
+    if not centered:
+        gx = base.vjp(grad, x, out=buf)
+    elif base.homogeneous:  # f(x) = x f'(x)
+        gx = base.vjp(grad, x, out=buf)
+        sums = row_dot(gx, x, groups)
+    else:
+        sums = row_dot(grad, base(x, out=buf), groups)
+        gx = base.vjp(grad, x, out=buf)
+    if sums is not None:
+        sums = sums - mean.reshape(-1) * row_sum(grad, groups)
+    return gx.mul_(_row_shape(scale, x, groups > 1).to(gx.dtype)), sums
+
+
+def _process_group(sync: bool, group: object) -> object:
+    if sync and dist.is_available() and dist.is_initialized():
+        group = group if group is not None else dist.group.WORLD
+        if dist.get_world_size(group) > 1:
+            return group
+    return None
+
+
+def normalized_activation(
+    input: Tensor,
+    alpha: Tensor,
+    running_mean: Tensor | None,
+    running_rho: Tensor | None,
+    running_rho_prime: Tensor | None,
+    num_batches_tracked: Tensor | None,
+    base: Elementwise,
+    training: bool,
+    momentum: float | None = DEFAULT_MOMENTUM,
+    lower: float = DEFAULT_LOWER,
+    upper: float = DEFAULT_UPPER,
+    b: float = 0.3,
+    instance: bool = False,
+    sync: bool = True,
+    process_group: object = None,
+) -> Tensor:
+    """``(lam + b tanh(alpha)) * (f(x) - mu)`` (ANAct eq. 15), updating the running buffers in training.
+
+    In batch mode (``instance=False``) the statistics are scalars over every element of ``input``;
+    in training the running buffers are updated in place by :func:`update_running_statistics` and
+    the output uses the updated values; in eval it uses the stored ones. With ``instance=True`` each
+    sample (index of dim 0) uses its own statistics, in training and eval alike, and the running
+    buffers may be ``None``. With ``sync`` and an initialised ``torch.distributed`` process group the
+    batch statistics are those of the batch over all processes. No gradient flows through the
+    statistics; ``alpha`` gets ``b (1 - tanh^2 alpha) sum(grad (f(x) - mu))`` (ANAct eq. 36).
+    """
+    if instance:
+        if input.dim() < 2:
+            raise ValueError(f"instance-wise statistics need a batch dimension (got {input.dim()}D input)")
+        stats = (None, None, None, None)
+    else:
+        stats = (running_mean, running_rho, running_rho_prime, num_batches_tracked)
+        if any(t is None for t in stats):
+            raise ValueError(
+                "batch-wise normalization needs running_mean, running_rho, running_rho_prime and "
+                "num_batches_tracked (or instance=True)"
+            )
+    group = _process_group(sync and training and not instance, process_group)
+    out, mean, rho, rho_prime, count = _NormalizedActivation.apply(
+        input, alpha, *stats, base, b, momentum, lower, upper, training, instance, group
+    )
+    if training and not instance:
+        with torch.no_grad():
+            running_mean.copy_(mean)
+            running_rho.copy_(rho)
+            running_rho_prime.copy_(rho_prime)
+            num_batches_tracked.copy_(count)
+    return out
+
+
+def normalized_activation_derivative(
+    input: Tensor,
+    alpha: Tensor,
+    running_rho: Tensor | None,
+    running_rho_prime: Tensor | None,
+    base: Elementwise,
+    b: float = 0.3,
+    instance: bool = False,
+) -> Tensor:
+    """``d out / d input`` elementwise with the statistics held constant: ``(lam + b tanh alpha) f'(x)``.
+
+    Batch mode uses the running ``rho``, ``rho'``; instance mode each sample's own statistics.
+    """
+    with torch.no_grad():
+        if instance:
+            _, rho, rho_prime = _instance_statistics(_moments(input, base, input.shape[0])[1], _eps(input))
+        else:
+            rho, rho_prime = running_rho, running_rho_prime
+        scale = normalization_factor(rho, rho_prime) + b * torch.tanh(alpha.to(rho.dtype))
+        return base.derivative(input) * _row_shape(scale, input, instance).to(input.dtype)

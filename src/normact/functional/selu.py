@@ -1,0 +1,130 @@
+"""The SELU family: dSELU, sSELU and lSELU, with an optional trainable ``lam``.
+
+Redefining the Self-Normalization Property: dSELU is SELU's form (eq. 3) with ``lam, alpha`` solved
+from eq. 5, sSELU is eq. 9 and lSELU eq. 10; a trainable ``lam`` gets ``sum(grad * y / lam)``
+(eq. 41), accumulated in float32 or wider. With a fixed ``lam`` dSELU and sSELU are aten's
+``elu(x, alpha, scale=lam, input_scale=beta)``, whose autograd saves only the input; lSELU and a
+trainable ``lam`` use a custom Function that saves only the input too, and runs on the fused CPU
+kernels of ``_fused`` where they apply (one pass forward, one pass backward including ``lam``'s
+gradient).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from normact.functional import _fused
+from normact.functional._reductions import memory_format, row_dot, rows
+
+__all__ = ["dselu", "lselu", "selu_family", "sselu"]
+
+_aten = torch.ops.aten
+
+
+def _unscaled(x: Tensor, kind: str, alpha: float, beta: float, scale: float = 1.0) -> Tensor:
+    """``scale * f(x) / lam`` as a fresh tensor."""
+    if kind == "lselu":
+        return _aten.elu(x, alpha, scale, 1.0).add_(torch.clamp_max(x, 0), alpha=scale * beta)
+    return _aten.elu(x, alpha, scale, beta)
+
+
+def _unscaled_vjp(grad: Tensor, x: Tensor, kind: str, alpha: float, beta: float, out: Tensor) -> Tensor:
+    """``grad * f'(x) / lam`` written into ``out``."""
+    if kind == "lselu":
+        out = _aten.elu_backward.grad_input(grad, alpha, 1.0, 1.0, False, x, grad_input=out)
+        return out.add_(torch.where(x > 0, 0.0, grad), alpha=beta)
+    return _aten.elu_backward.grad_input(grad, alpha, 1.0, beta, False, x, grad_input=out)
+
+
+def _kernel(kind: str, alpha: float, beta: float) -> tuple[int, float, float, float]:
+    """``(kind, p0, p1, lam)`` of the fused kernels for ``g = f / lam``."""
+    if kind == "lselu":
+        return (_fused.LSELU, alpha, beta, 1.0)
+    return (_fused.ELU, alpha, beta, 1.0)
+
+
+def _lam64(lam: Tensor | float, x: Tensor) -> Tensor:
+    if isinstance(lam, Tensor):
+        return lam.detach().to(torch.float64).reshape(1)
+    return torch.full((1,), lam, dtype=torch.float64, device=x.device)
+
+
+class _SELUFamily(torch.autograd.Function):
+    """``lam * g(x)``; the backward recomputes ``g`` from the saved input."""
+
+    @staticmethod
+    def forward(x: Tensor, lam: Tensor | float, kind: str, alpha: float, beta: float) -> Tensor:
+        kernels = _fused.usable(x)
+        if kernels is not None:
+            x = x.contiguous(memory_format=memory_format(x))
+            out = torch.empty_like(x)
+            zero = torch.zeros(1, dtype=torch.float64)
+            kernels.forward(rows(x, 1), rows(out, 1), _lam64(lam, x), zero, *_kernel(kind, alpha, beta))
+            return out
+        if isinstance(lam, Tensor):
+            return _unscaled(x, kind, alpha, beta).mul_(lam.to(x.dtype))
+        return _unscaled(x, kind, alpha, beta, scale=lam)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, lam, ctx.kind, ctx.alpha, ctx.beta = inputs
+        ctx.lam = None if isinstance(lam, Tensor) else lam
+        ctx.save_for_backward(x, lam if isinstance(lam, Tensor) else None)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, lam_t = ctx.saved_tensors
+        lam = ctx.lam if lam_t is None else lam_t.to(x.dtype)
+        fmt = memory_format(x)
+        x, grad = x.contiguous(memory_format=fmt), grad.contiguous(memory_format=fmt)
+        kernels = _fused.usable(x)
+        if kernels is not None:
+            gx = torch.empty_like(x)
+            zero = torch.zeros(1, dtype=torch.float64)
+            dot = kernels.backward(
+                rows(grad, 1),
+                rows(x, 1),
+                rows(gx, 1),
+                _lam64(lam, x),
+                zero,
+                *_kernel(ctx.kind, ctx.alpha, ctx.beta),
+                ctx.needs_input_grad[1],
+            )
+            grad_lam = dot.reshape(()).to(lam_t.dtype) if ctx.needs_input_grad[1] else None
+            return gx if ctx.needs_input_grad[0] else None, grad_lam, None, None, None
+        buf, grad_lam = None, None
+        if ctx.needs_input_grad[1]:
+            buf = _unscaled(x, ctx.kind, ctx.alpha, ctx.beta)
+            grad_lam = row_dot(grad, buf, 1).reshape(()).to(lam_t.dtype)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            buf = torch.empty_like(x) if buf is None else buf
+            grad_x = _unscaled_vjp(grad, x, ctx.kind, ctx.alpha, ctx.beta, buf).mul_(lam)
+        return grad_x, grad_lam, None, None, None
+
+
+def selu_family(input: Tensor, kind: str, lam: float | Tensor, alpha: float, beta: float) -> Tensor:
+    """``kind`` in {"dselu", "sselu", "lselu"}; a tensor ``lam`` gets a gradient (eq. 41)."""
+    if kind not in ("dselu", "sselu", "lselu"):
+        raise ValueError(f"unknown SELU family member '{kind}'; choose from ['dselu', 'lselu', 'sselu']")
+    if isinstance(lam, Tensor) or kind == "lselu":
+        return _SELUFamily.apply(input, lam, kind, alpha, beta)
+    return _aten.elu(input, alpha, lam, beta)
+
+
+def dselu(input: Tensor, lam: float | Tensor, alpha: float) -> Tensor:
+    """dSELU ``lam * (x if x > 0 else alpha (e^x - 1))`` (SELU's eq. 3 with eq. 5's constants)."""
+    return selu_family(input, "dselu", lam, alpha, 1.0)
+
+
+def sselu(input: Tensor, lam: float | Tensor, alpha: float, beta: float) -> Tensor:
+    """sSELU ``lam * (x if x > 0 else alpha (e^(beta x) - 1))`` (Redefining Self-Normalization, eq. 9)."""
+    return selu_family(input, "sselu", lam, alpha, beta)
+
+
+def lselu(input: Tensor, lam: float | Tensor, alpha: float, beta: float) -> Tensor:
+    """lSELU ``lam * (x if x > 0 else alpha e^x + beta x - alpha)`` (Redefining Self-Normalization eq. 10)."""
+    return selu_family(input, "lselu", lam, alpha, beta)

@@ -1,0 +1,110 @@
+"""The fused CPU kernels and the pure-torch path give the same results."""
+
+import pytest
+import torch
+
+from normact.functional import (
+    elementwise,
+    fused_kernels,
+    fused_kernels_available,
+    normalized_activation,
+    selu_family,
+)
+
+pytestmark = pytest.mark.skipif(
+    not fused_kernels_available(), reason="the fused CPU kernels are not available here"
+)
+
+BASES = [
+    ("relu", {}),
+    ("leaky_relu", {"negative_slope": 0.2}),
+    ("silu", {}),
+    ("elu", {"alpha": 0.7}),
+    ("selu", {}),
+    ("sselu", {"lam": 1.1, "alpha": 2.0, "beta": 0.6}),
+    ("lselu", {"lam": 1.05, "alpha": 1.5, "beta": 0.2}),
+]
+
+
+def run(x, base, fused, instance, training=True):
+    x = x.clone().requires_grad_()
+    alpha = torch.tensor(0.3, dtype=x.dtype, requires_grad=True)
+    stats = [
+        torch.zeros((), dtype=x.dtype),
+        torch.ones((), dtype=x.dtype),
+        torch.ones((), dtype=x.dtype),
+        torch.tensor(2),
+    ]
+    if instance:
+        stats = [None] * 4
+    g = torch.linspace(-1, 1, x.numel(), dtype=x.dtype).reshape(x.shape)
+    with fused_kernels(fused):
+        for step in range(2):
+            out = normalized_activation(x * (1 + step), alpha, *stats, base, training, 0.3, instance=instance)
+        out.backward(g)
+    return out.detach(), x.grad, alpha.grad, stats
+
+
+@pytest.mark.parametrize(("name", "params"), BASES, ids=[b[0] for b in BASES])
+@pytest.mark.parametrize("instance", [False, True])
+def test_normalized_paths_agree(name, params, instance):
+    base = elementwise(name, **params)
+    assert base.kernel is not None
+    # more than one 16384-element block per sample, and a ragged last block
+    x = torch.randn(3, 7, 41, 59, dtype=torch.float64) * 1.7 + 0.2
+    exact = run(x, base, False, instance)
+    for training in (True, False):
+        torch.testing.assert_close(
+            run(x, base, True, instance, training)[0], run(x, base, False, instance, training)[0]
+        )
+    fused64 = run(x, base, True, instance)
+    for u, v in zip(fused64[:3], exact[:3], strict=True):
+        torch.testing.assert_close(u, v, rtol=1e-11, atol=1e-11)
+    # float32: both paths against the float64 result. alpha's gradient is a sum of 17k-50k terms of
+    # both signs, far smaller than the sum of their sizes: float32 accumulation (the torch path's
+    # bmm blocks) loses up to about 1e-4 of it, the kernels about 1e-5
+    for fused, alpha_rtol in ((True, 5e-5), (False, 1e-3)):
+        out, gx, ga, stats = run(x.float(), base, fused, instance)
+        torch.testing.assert_close(out.double(), exact[0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(gx.double(), exact[1], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(ga.double(), exact[2], rtol=alpha_rtol, atol=1e-5)
+        if not instance:
+            for u, v in zip(stats, exact[3], strict=True):
+                torch.testing.assert_close(
+                    u.double() if u.is_floating_point() else u, v, rtol=1e-5, atol=1e-6
+                )
+
+
+@pytest.mark.parametrize("kind", ["dselu", "sselu", "lselu"])
+@pytest.mark.parametrize("trainable", [False, True])
+def test_selu_paths_agree(kind, trainable):
+    x = torch.randn(5, 3, 40, 40) * 2
+    grads = []
+    for fused in (True, False):
+        xr = x.clone().requires_grad_()
+        lam = torch.tensor(1.07, requires_grad=True) if trainable else 1.07
+        with fused_kernels(fused):
+            out = selu_family(xr, kind, lam, 1.6, 0.7)
+            out.backward(torch.cos(x))
+        grads.append((out.detach(), xr.grad, lam.grad if trainable else None))
+    for u, v in zip(*grads, strict=True):
+        if u is not None:
+            torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-5)
+
+
+def test_thread_count_does_not_change_the_statistics():
+    base = elementwise("silu")
+    x = torch.randn(8, 64, 32, 32)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            stats = [torch.zeros(()), torch.ones(()), torch.ones(()), torch.tensor(0)]
+            with fused_kernels(True):
+                normalized_activation(x, torch.zeros(()), *stats, base, True)
+            results.append(stats)
+    finally:
+        torch.set_num_threads(threads)
+    for u, v in zip(*results, strict=True):
+        assert torch.equal(u, v)
