@@ -109,10 +109,13 @@ _discovered = False
 
 def register_preset(preset: Preset) -> Preset:
     """Add ``preset`` to the registry (a second preset with the same name is an error); returns it."""
+    from normact.probes.callbacks import build_probe_callbacks
+
     if preset.name in _PRESETS and _PRESETS[preset.name] is not preset:
         raise ValueError(f"preset {preset.name!r} is already registered")
     for scale in preset.scales.values():
-        preset.sweep(scale.name)  # every variant of every scale must be a valid config
+        for cfg in preset.sweep(scale.name, 1).configs():  # every variant of every scale must be valid
+            build_probe_callbacks(cfg.train.probes)
     _PRESETS[preset.name] = preset
     return preset
 

@@ -79,16 +79,20 @@ def fmt(x: float, digits: int = 2, scale: float = 1.0) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
-    """A GitHub Markdown table; ``align`` has one letter per column: ``l``, ``r`` or ``c`` (default: l, then r)."""
+    """A GitHub Markdown table; ``align``: a letter per column, ``l``, ``r`` or ``c`` (default: l, then r)."""
     align = align or "l" + "r" * (len(header) - 1)
     if len(align) != len(header) or any(len(r) != len(header) for r in rows):
         raise ValueError(f"every row and align must have {len(header)} columns")
     rule = {"l": ":---", "r": "---:", "c": ":---:"}
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
     lines = [
-        "| " + " | ".join(map(str, header)) + " |",
+        "| " + " | ".join(map(cell, header)) + " |",
         "| " + " | ".join(rule[a] for a in align) + " |",
     ]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
     return "\n".join(lines)
 
 

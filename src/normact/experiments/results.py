@@ -60,7 +60,7 @@ class StudyRuns:
         return sum(len(m) for m in self.missing.values())
 
     def series(self, variant: str, key: str) -> np.ndarray:
-        """``(runs, epochs)`` array of metric ``key``; NaN where a run has no value (e.g. after divergence)."""
+        """``(runs, epochs)`` array of metric ``key``; NaN where a run has none (e.g. after divergence)."""
         runs = self.runs[variant]
         out = np.full((len(runs), self.epochs), np.nan)
         for i, run in enumerate(runs):

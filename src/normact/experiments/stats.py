@@ -9,8 +9,9 @@ preset's analysis is numpy in, numbers out. Conventions:
 - Tests are one-sided; ``alternative="less"`` asks whether the first sample tends to be smaller.
   Values may be ``inf`` (e.g. "never reached the threshold", a right-censored time): rank tests put
   them last, tied with each other. NaN is an error.
-- Sample sizes for inconclusive comparisons are the textbook normal approximations for a one-sided
-  test at ``alpha`` with ``power``, taking the observed effect as the true one.
+- Sample sizes for inconclusive comparisons take the observed effect as the true one and ask for
+  ``power`` at ``alpha`` one-sided: exact for Fisher's test, the textbook normal approximations
+  (Noether; Bonett & Wright) for the rank tests.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ __all__ = [
     "Interval",
     "first_epoch_reaching",
     "fisher_exact",
+    "fisher_power",
     "mean_ci",
     "median_ci",
     "midranks",
     "n_for_correlation",
-    "n_for_proportions",
+    "n_for_fisher",
     "n_for_rank_sum",
     "n_under_until",
     "probability_of_superiority",
@@ -202,13 +204,32 @@ def n_for_rank_sum(p_superiority: float, alpha: float = 0.05, power: float = 0.8
     return _z_sum(alpha, power) ** 2 / (6 * (p_superiority - 0.5) ** 2)
 
 
-def n_for_proportions(rate_a: float, rate_b: float, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Runs per group to show ``rate_a < rate_b``: ``((z_a + z_b) / h)^2``, Cohen's
-    ``h = 2 asin(sqrt(rate_b)) - 2 asin(sqrt(rate_a))``; ``inf`` when ``rate_a >= rate_b``."""
-    h = 2 * math.asin(math.sqrt(rate_b)) - 2 * math.asin(math.sqrt(rate_a))
-    if h <= 0:
+def fisher_power(rate_a: float, rate_b: float, n: int, alpha: float = 0.05) -> float:
+    """Power of the one-sided Fisher test (``"less"``) with ``n`` runs per group and true rates
+    ``rate_a``, ``rate_b``: the probability over both binomial counts that ``p < alpha``."""
+    k = np.arange(n + 1)
+    ka, kb = k[:, None], k[None, :]
+    p = sps.hypergeom.cdf(ka, 2 * n, ka + kb, n)  # P(K <= k_a), as fisher_exact(..., "less")
+    weight = sps.binom.pmf(ka, n, rate_a) * sps.binom.pmf(kb, n, rate_b)
+    return float(weight[p < alpha].sum())
+
+
+def n_for_fisher(
+    rate_a: float, rate_b: float, alpha: float = 0.05, power: float = 0.8, max_n: int = 1000
+) -> float:
+    """Runs per group for the one-sided Fisher test to show ``rate_a < rate_b`` with ``power``.
+
+    Exact: the smallest n (every n up to 60, then steps of 5 %) whose :func:`fisher_power` reaches
+    ``power``; ``inf`` when ``rate_a >= rate_b``, ``max_n + 1`` when no n up to ``max_n`` does.
+    """
+    if rate_a >= rate_b:
         return math.inf
-    return (_z_sum(alpha, power) / h) ** 2
+    n = 2
+    while n <= max_n:
+        if fisher_power(rate_a, rate_b, n, alpha) >= power:
+            return float(n)
+        n = n + 1 if n < 60 else math.ceil(n * 1.05)
+    return float(max_n + 1)
 
 
 def n_for_correlation(rho: float, alpha: float = 0.05, power: float = 0.8) -> float:

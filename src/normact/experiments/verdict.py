@@ -21,6 +21,7 @@ __all__ = ["ALPHA", "POWER", "STATUSES", "Verdict", "decide", "format_p"]
 
 ALPHA = 0.05  # one-sided significance level of every verdict
 POWER = 0.8  # power assumed when a preset says how many runs an inconclusive verdict would need
+MAX_NEEDED = 1000  # larger sample sizes are reported as "more than"
 STATUSES = ("supports", "contradicts", "inconclusive")
 
 Status = Literal["supports", "contradicts", "inconclusive"]
@@ -70,17 +71,19 @@ def decide(
         status = "contradicts"
     else:
         status = "inconclusive"
-    text = (
-        f"{evidence.rstrip('.')}; one-sided {format_p(p_for)} for the claim, {format_p(p_against)} against."
-    )
+    text = f"{evidence.rstrip('.')}; one-sided {format_p(p_for)} for the claim, {format_p(p_against)} against"
     if status == "inconclusive" and needed is not None:
-        if math.isinf(needed):
-            text += (
-                " No effect in the claim's direction was observed, so more runs alone would not settle it."
-            )
-        else:
-            text += (
-                f" If the observed effect were the true one, about {math.ceil(needed)} {unit} would give "
-                f"the test {POWER:.0%} power at alpha = {alpha:g}."
-            )
+        text += ". " + _needed_text(needed, unit, alpha)
+    else:
+        text += "."
     return Verdict(claim, status, text)
+
+
+def _needed_text(needed: float, unit: str, alpha: float) -> str:
+    if math.isinf(needed):
+        return "No effect in the claim's direction was observed, so more runs alone would not settle it."
+    amount = f"more than {MAX_NEEDED}" if needed > MAX_NEEDED else f"about {math.ceil(needed)}"
+    return (
+        f"If the observed effect were the true one, {amount} {unit} would give the test {POWER:.0%} "
+        f"power at alpha = {alpha:g}."
+    )
