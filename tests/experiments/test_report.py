@@ -15,13 +15,14 @@ from normact.experiments import (
     write_report,
 )
 from normact.experiments.report import markdown_table
-from normact.train import ResultsStore
+from normact.train import ResultsStore, config_hash, config_to_dict
 
 from .conftest import FIRST
 
 
 def test_collect_runs_matches_config_hashes(synth_store, synth_preset):
-    runs = collect_runs(get_preset(synth_preset), "s", synth_store)
+    preset = get_preset(synth_preset)
+    runs = collect_runs(preset, "s", synth_store)
     assert {v: [r.seed for r in rs] for v, rs in runs.runs.items()} == {
         "relu": [0, 1, 2], "nrelu": [0, 1, 2], "swish": [0, 1], "nswish": [0, 1, 2]
     }  # fmt: skip
@@ -33,14 +34,32 @@ def test_collect_runs_matches_config_hashes(synth_store, synth_preset):
     assert set(runs.family("nrelu", "weight_mean/")) == {"a.weight", "b.weight"}
 
 
-def _row(label, best, first, columns=(1, 2, 4)):
+def test_collect_runs_counts_extra_seeds_of_the_same_scale_only(synth_store, synth_preset):
+    preset = get_preset(synth_preset)
+    db = ResultsStore(synth_store)
+    nrelu3 = preset.sweep("s", 4).configs()[7]  # variant order relu, nrelu, ...: nrelu seed 3
+    assert (nrelu3.variant, nrelu3.train.seed) == ("nrelu", 3)
+    other = preset.sweep("s", 10, {"train.epochs": 9}).configs()[9]  # seed 9 of another configuration
+    for cfg in (nrelu3, other):
+        run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
+                              config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
+        db.log_epoch(run_id, 1, {"test_acc": 0.95})
+        db.finish_run(run_id, "finished")
+    runs = collect_runs(preset, "s", synth_store)
+    assert runs.seeds == [0, 1, 2, 3] and [r.seed for r in runs.runs["nrelu"]] == [0, 1, 2, 3]
+    assert runs.missing == {"swish": [(2, "failed")]}  # seed 3 of the others is not asked for
+    only = collect_runs(preset, "s", synth_store, seeds=2)
+    assert only.seeds == [0, 1] and only.n_runs == 8 and only.missing == {}
+
+
+def _row(label, best, first, columns=(1, 2, 4), runs=None):
     """The Table 1 row computed by hand: t interval for the mean, [min, max] for the median of 2-3 runs."""
     best = np.array(best)
     half = sps.t.ppf(0.975, len(best) - 1) * best.std(ddof=1) / math.sqrt(len(best))
     mean = f"{100 * best.mean():.2f} [{100 * (best.mean() - half):.2f}, {100 * (best.mean() + half):.2f}]"
     median = f"{100 * np.median(best):.2f} [{100 * best.min():.2f}, {100 * best.max():.2f}]"
     under = [sum(f > c for f in first) for c in columns]
-    return f"| {label} | {mean} | {median} | " + " | ".join(map(str, under)) + f" | {len(best)} |"
+    return f"| {label} | {mean} | {median} | " + " | ".join(map(str, under)) + f" | {runs or len(best)} |"
 
 
 def test_table1_values_by_hand(synth_store, synth_preset):
@@ -55,6 +74,25 @@ def test_table1_values_by_hand(synth_store, synth_preset):
     assert "**1 run is missing** and left out: Swish: seed 2 (failed)" in text
     assert "Diverged (counted as never reaching the threshold after divergence): ReLU 1." in text
     assert "| ReLU-GPN | 87.50 | 98.91 | 14 | 7 | 6 | 5 | 5 |" in text  # the paper's row, as printed
+
+
+def test_a_run_diverged_in_its_first_epoch_counts_only_as_a_failure(synth_store, synth_preset):
+    cfg = get_preset(synth_preset).sweep("s").configs()[11]
+    assert (cfg.variant, cfg.train.seed) == ("nswish", 2)
+    db = ResultsStore(synth_store)
+    run_id = db.start_run(
+        study=cfg.study,
+        variant=cfg.variant,
+        seed=cfg.train.seed,
+        config_hash=config_hash(cfg),
+        config=config_to_dict(cfg),
+    )  # fmt: skip (drops metrics)
+    db.finish_run(run_id, "diverged", diverged_epoch=1)
+    rep = build_report(synth_preset, "s", synth_store)
+    text = render_markdown(rep)
+    assert _row("NSwish", [0.9, 0.97], [1, 2, math.inf], runs=3) in text
+    score = next(v for v in rep.verdicts if v.claim.startswith("The Score"))
+    assert "over 10 runs" in score.evidence
 
 
 def test_verdicts_on_the_synthetic_runs(synth_store, synth_preset):

@@ -8,6 +8,7 @@ reported as missing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -83,8 +84,8 @@ def collect_runs(
     """The complete runs of ``preset`` at ``scale`` in ``store``.
 
     Args:
-        seeds: look for seeds ``0 .. seeds - 1``; None: the scale's count, or more if the store holds
-            runs of higher seeds.
+        seeds: look for seeds ``0 .. seeds - 1``; None: the scale's count, and any higher seed that
+            has runs of this scale in the store.
     """
     results = store if isinstance(store, ResultsStore) else ResultsStore(store)
     if not isinstance(store, ResultsStore) and not results.path.is_file():
@@ -92,10 +93,10 @@ def collect_runs(
             f"results store {str(results.path)!r} does not exist; run 'normact reproduce {preset.name}' first"
         )
     sc = preset.scale(scale)
-    if seeds is None:
-        stored = [r.seed for r in results.runs(study=preset.name)]
-        seeds = max([sc.seeds, *(s + 1 for s in stored)])
-    sweep = preset.sweep(scale, seeds)
+    wanted = list(range(sc.seeds if seeds is None else seeds))
+    # seeds beyond the scale's count are counted when the store holds runs of them (--seeds K)
+    extra = sorted({r.seed for r in results.runs(study=preset.name)} - set(wanted)) if seeds is None else []
+    sweep = dataclasses.replace(preset.sweep(scale, 1), seeds=wanted + extra)
     configs = sweep.configs()
     runs: dict[str, list[RunData]] = {v: [] for v in sweep.variants}
     missing: dict[str, list[tuple[int, str]]] = {}
@@ -104,7 +105,7 @@ def collect_runs(
         record = results.find_run(cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
         if record is not None and record.status in DONE_STATUSES:
             records[record.id] = record
-        else:
+        elif cfg.train.seed in wanted:
             missing.setdefault(cfg.variant, []).append(
                 (cfg.train.seed, "not run" if record is None else record.status)
             )
@@ -135,7 +136,7 @@ def collect_runs(
         scale=sc,
         base=sweep.base,
         epochs=max(cfg.train.epochs for cfg in configs),
-        seeds=list(sweep.seeds),
+        seeds=sorted(set(wanted) | {r.seed for r in records.values()}),
         runs=runs,
         missing=missing,
         compute_seconds=compute,

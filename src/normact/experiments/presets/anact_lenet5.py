@@ -27,7 +27,7 @@ from normact.experiments.preset import load_preset, register_preset
 from normact.experiments.report import Figure, Report, Section, fmt, markdown_table, settings_table
 from normact.experiments.results import StudyRuns
 from normact.experiments.verdict import Verdict, decide
-from normact.models import PAPER_INIT, paper_init
+from normact.models import PAPER_INIT
 from normact.train import with_overrides
 
 LABELS = {
@@ -78,8 +78,19 @@ def _label(variant: str) -> str:
 
 def _last(row: np.ndarray) -> float:
     """The last value of a run that is not NaN (a diverged run stops early)."""
-    finite = row[~np.isnan(row)]
-    return float(finite[-1]) if finite.size else math.nan
+    present = _present(row)
+    return float(present[-1]) if present.size else math.nan
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    """The values that are not NaN."""
+    return values[~np.isnan(values)]
+
+
+def _median(values: np.ndarray) -> float:
+    """Median of the values that are not NaN; NaN when there is none."""
+    present = _present(np.asarray(values, dtype=np.float64))
+    return float(np.median(present)) if present.size else math.nan
 
 
 def _median_curve(values: np.ndarray) -> np.ndarray:
@@ -97,7 +108,9 @@ class _Variant:
         self.name = variant
         self.seeds = [r.seed for r in runs.runs[variant]]
         self.acc = runs.series(variant, "test_acc")  # (runs, epochs)
-        self.best = np.nanmax(self.acc, axis=1) if self.acc.size else np.zeros(0)
+        # a run that diverged in its first epoch has no accuracy: it counts as never reaching the
+        # threshold but has no best accuracy
+        self.best = np.array([np.nanmax(row) if (~np.isnan(row)).any() else np.nan for row in self.acc])
         self.first = np.array([stats.first_epoch_reaching(row, threshold) for row in self.acc])
         self.score = runs.series(variant, "score")
         with np.errstate(invalid="ignore"):
@@ -109,9 +122,7 @@ class _Variant:
         self.last_weights = np.array([_last(row) for row in self.weights])
         self.diverged = sum(r.status == "diverged" for r in runs.runs[variant])
         model = with_overrides(runs.base, runs.preset.variants[variant]).model
-        self.init = model.init or (
-            paper_init(model.act) if model.act in PAPER_INIT else "the model's default"
-        )
+        self.init = model.init or PAPER_INIT.get(model.act or "", "the model's default")
 
     @property
     def n(self) -> int:
@@ -201,7 +212,11 @@ def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
 def _table_ours(data: dict[str, _Variant], pct: str, columns: list[int]) -> str:
     rows, coverages = [], set()
     for v, d in data.items():
-        mean, median = stats.mean_ci(d.best), stats.median_ci(d.best)
+        best = d.best[~np.isnan(d.best)]
+        if best.size == 0:
+            rows.append([_label(v), "–", "–", *(stats.n_under_until(d.first, c) for c in columns), d.n])
+            continue
+        mean, median = stats.mean_ci(best), stats.median_ci(best)
         coverages.add(round(median.coverage, 4))
         rows.append(
             [
@@ -216,7 +231,8 @@ def _table_ours(data: dict[str, _Variant], pct: str, columns: list[int]) -> str:
     cover = ", ".join(f"{c:.1%}" for c in sorted(coverages))
     return (
         f"Best validation accuracy (%) of each run, and the number of runs under {pct} validation accuracy "
-        "until the i-th epoch (never reaching it counts at every column).\n\n"
+        "until the i-th epoch (never reaching it counts at every column; a run that diverged in its first "
+        "epoch has no accuracy and counts only there).\n\n"
         + markdown_table(header, rows)
         + "\n\nMean: Student's t interval. Median: the order-statistic interval [x_(k), x_(n+1-k)], "
         f"distribution-free, of exact coverage {cover} here (with n <= 5 runs none reaches 95 %: even "
@@ -245,10 +261,10 @@ def _table_score(data: dict[str, _Variant], pct: str, probe_samples: int | None)
         rows.append(
             [
                 _label(v),
-                fmt(float(np.median(d.run_score)) if not np.isnan(d.run_score).any() else math.nan, 3),
-                fmt(float(np.median(d.first)), 1),
+                fmt(_median(d.run_score), 3),
+                fmt(_median(d.first), 1),
                 f"{reached}/{d.n}",
-                fmt(float(np.median(d.last_weights)), 4),
+                fmt(_median(d.last_weights), 4),
             ]
         )
     header = [
@@ -301,9 +317,8 @@ def _verdicts(data: dict[str, _Variant], threshold: float, columns: list[int], e
     if keep.sum() >= 3:
         rho, p_greater, p_less = stats.spearman(score[keep], first[keep])
         medians = ", ".join(
-            f"{_label(v)} {fmt(float(np.median(d.run_score)), 2)} / {fmt(float(np.median(d.first)), 1)}"
+            f"{_label(v)} {fmt(_median(d.run_score), 2)} / {fmt(_median(d.first), 1)}"
             for v, d in data.items()
-            if not np.isnan(d.run_score).any()
         )
         evidence = (
             f"Spearman's rho = {rho:.3f} between each run's mean Score and its epochs to {pct} over "
@@ -313,17 +328,18 @@ def _verdicts(data: dict[str, _Variant], threshold: float, columns: list[int], e
         out.append(decide(CLAIM_SCORE, p_greater, p_less, evidence, stats.n_for_correlation(rho), "runs"))
     for norm, base in pairs:
         n, b = _label(norm.name), _label(base.name)
-        if np.isnan(norm.last_weights).any() or np.isnan(base.last_weights).any():
+        w_n, w_b = _present(norm.last_weights), _present(base.last_weights)
+        if not (w_n.size and w_b.size):
             continue
-        p_for = stats.rank_sum_test(norm.last_weights, base.last_weights, "less")
-        p_against = stats.rank_sum_test(norm.last_weights, base.last_weights, "greater")
+        p_for = stats.rank_sum_test(w_n, w_b, "less")
+        p_against = stats.rank_sum_test(w_n, w_b, "greater")
         evidence = (
-            f"sum_i |E W_i| after the last epoch: {n} median {np.median(norm.last_weights):.4f}, {b} median "
-            f"{np.median(base.last_weights):.4f} (after the first: {np.nanmedian(norm.weights[:, 0]):.4f} "
-            f"and {np.nanmedian(base.weights[:, 0]):.4f}; initialisation {n} {norm.init}, {b} {base.init}: "
+            f"sum_i |E W_i| after the last epoch: {n} median {np.median(w_n):.4f}, {b} median "
+            f"{np.median(w_b):.4f} (after the first: {fmt(_median(norm.weights[:, 0]), 4)} and "
+            f"{fmt(_median(base.weights[:, 0]), 4)}; initialisation {n} {norm.init}, {b} {base.init}: "
             "larger initial weights alone give larger means); exact rank-sum test"
         )
-        needed = stats.n_for_rank_sum(stats.probability_of_superiority(norm.last_weights, base.last_weights))
+        needed = stats.n_for_rank_sum(stats.probability_of_superiority(w_n, w_b))
         out.append(decide(CLAIM_WEIGHTS.format(n=n, b=b), p_for, p_against, evidence, needed))
     return out
 
