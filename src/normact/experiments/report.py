@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.patches import Patch
 
 from normact.experiments.verdict import ALPHA, STATUSES, Verdict
 
@@ -29,7 +30,9 @@ __all__ = [
     "fmt",
     "markdown_table",
     "render_markdown",
+    "save_figure",
     "settings_table",
+    "verdict_table",
     "write_overview",
     "write_report",
 ]
@@ -224,10 +227,12 @@ def _draw_overview(fig: MplFigure, reports: Sequence[tuple[Report, str]]) -> Non
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xticks([])
     ax.set_xlim(0, 1)
-    for s, c in STATUS_COLORS.items():
-        ax.barh([], [], color=c, label=s)
     ax.legend(
-        loc="upper center", bbox_to_anchor=(0.5, 1.0 + 0.6 / max(1, len(labels))), ncols=3, frameon=False
+        handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()],
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1.0 + 0.6 / max(1, len(labels))),
+        ncols=3,
+        frameon=False,
     )
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
