@@ -62,10 +62,16 @@ def test_each_activation_layer_is_its_own_instance():
 
 def test_paper_init_mapping():
     assert {a: paper_init(a) for a in TABLE1} == {
-        "tanh": "xavier", "nrelu": "xavier", "nswish": "xavier",
-        "relu": "he", "leaky_relu": "he", "elu": "he", "selu": "he", "swish": "he",
+        "tanh": "xavier",
+        "nrelu": "xavier",
+        "nswish": "xavier",
+        "relu": "he",
+        "leaky_relu": "he",
+        "elu": "he",
+        "selu": "he",
+        "swish": "he",
         "relu_gpn": "orthogonal",
-    }  # fmt: skip
+    }
     assert set(TABLE1) <= set(PAPER_INIT)
     with pytest.raises(ValueError, match=r"ANAct names no initialisation for activation 'gelu'.*'torch'"):
         LeNet5(act="gelu")
