@@ -41,6 +41,7 @@ _SOURCE = r"""
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -132,20 +133,21 @@ void reduce_rows(const std::vector<double>& part, int64_t G, int64_t nb, int64_t
     }
 }
 
-template <typename T, int64_t K, bool WRITE>
+// sums of x, x^2, f, f^2, f'^2 over n elements, writing f into y
+template <typename T, int64_t K>
 void moments_block(const Act<T, K>& act, const T* x, T* y, int64_t n, double* out) {
   double acc[5] = {0, 0, 0, 0, 0};
   for (int64_t j = 0; j < n; j += INNER) {
     const int64_t m = std::min(INNER, n - j);
     const T* xj = x + j;
-    T* yj = WRITE ? y + j : nullptr;
+    T* yj = y + j;
     T a = 0, b = 0, c = 0, d = 0, e = 0;
 #pragma omp simd reduction(+ : a, b, c, d, e)
     for (int64_t i = 0; i < m; ++i) {
       T f, df;
       const T v = xj[i];
       act.eval(v, f, df);
-      if (WRITE) yj[i] = f;
+      yj[i] = f;
       a += v;
       b += v * v;
       c += f;
@@ -163,10 +165,14 @@ void moments_impl(const at::Tensor& x, T* y, const Act<T, K>& act, double* out) 
   std::vector<double> part(G * nb * 5);
   const T* px = x.data_ptr<T>();
   for_blocks(G, M, [&](int64_t b, int64_t, int64_t off, int64_t n) {
-    if (y) moments_block<T, K, true>(act, px + off, y + off, n, &part[b * 5]);
-    else moments_block<T, K, false>(act, px + off, nullptr, n, &part[b * 5]);
+    moments_block<T, K>(act, px + off, y + off, n, &part[b * 5]);
   });
-  reduce_rows(part, G, nb, 5, out);
+  std::vector<double> sums(G * 5);
+  reduce_rows(part, G, nb, 5, sums.data());
+  for (int64_t g = 0; g < G; ++g) {
+    out[g * 6] = double(M);
+    std::copy(&sums[g * 5], &sums[g * 5] + 5, out + g * 6 + 1);
+  }
 }
 
 template <typename T, int64_t K>
@@ -263,22 +269,72 @@ void dispatch(int64_t kind, double p0, double p1, double lam, const F& fn) {
 
 }  // namespace
 
-// (G, 5) float64 per-row sums of x, x^2, f, f^2, f'^2; writes f into y when given.
-at::Tensor moments(const at::Tensor& x, std::optional<at::Tensor> y, int64_t kind, double p0, double p1,
-                   double lam) {
+// (G, 6) float64 per-row n and sums of x, x^2, f, f^2, f'^2; writes f(x) into y.
+at::Tensor moments(const at::Tensor& x, at::Tensor y, int64_t kind, double p0, double p1, double lam) {
   check(x, "x");
-  if (y) {
-    check(*y, "y", x.size(0), x.size(1));
-    TORCH_CHECK(y->scalar_type() == x.scalar_type(), "y dtype");
-  }
-  auto out = at::empty({x.size(0), 5}, x.options().dtype(at::kDouble));
+  check(y, "y", x.size(0), x.size(1));
+  TORCH_CHECK(y.scalar_type() == x.scalar_type(), "y dtype");
+  auto out = at::empty({x.size(0), 6}, x.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moments", [&] {
-    scalar_t* py = y ? y->data_ptr<scalar_t>() : nullptr;
     dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) {
-      moments_impl(x, py, act, out.data_ptr<double>());
+      moments_impl(x, y.data_ptr<scalar_t>(), act, out.data_ptr<double>());
     });
   });
   return out;
+}
+
+// The statistics of normalized_activation (see normalized.py, which states the same rules):
+// per row (mean, rho, rho', scale) and the new batch count, as float64 tensors. moments is None
+// in eval; instance takes each row's own statistics; otherwise the running values are updated.
+std::vector<at::Tensor> statistics(std::optional<at::Tensor> moments, std::optional<at::Tensor> mean,
+                                   std::optional<at::Tensor> rho, std::optional<at::Tensor> rho_prime,
+                                   std::optional<at::Tensor> count, bool instance, double momentum,
+                                   double lower, double upper, double tol, double b_tanh_alpha) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const int64_t G = moments ? moments->size(0) : 1;
+  auto opts = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor o_mean = at::empty({G}, opts), o_rho = at::empty({G}, opts), o_rhop = at::empty({G}, opts);
+  at::Tensor o_scale = at::empty({G}, opts), o_count = at::empty({1}, opts);
+  double* pm = o_mean.data_ptr<double>();
+  double* pr = o_rho.data_ptr<double>();
+  double* pp = o_rhop.data_ptr<double>();
+  double c = count ? count->item<double>() : 0.0;
+  for (int64_t g = 0; g < G; ++g) {
+    double m_new = 0, r_new = nan, p_new = nan;
+    if (moments) {
+      TORCH_CHECK(moments->scalar_type() == at::kDouble && moments->is_contiguous(), "moments: float64");
+      const double* s = moments->data_ptr<double>() + g * 6;
+      const double n = s[0], mean_x = s[1] / n, ex2 = s[2] / n, var_x = ex2 - mean_x * mean_x;
+      m_new = s[3] / n;
+      const double var_y = std::max(s[4] / n - m_new * m_new, 0.0);
+      r_new = var_x > tol * ex2 && var_y > 0 ? var_y / var_x : nan;
+      p_new = s[5] / n > 0 ? s[5] / n : nan;
+    }
+    if (instance) {
+      pm[g] = m_new;
+      pr[g] = std::isfinite(r_new) ? r_new : 1.0;
+      pp[g] = std::isfinite(p_new) ? p_new : 1.0;
+    } else {
+      const double m_old = mean->item<double>(), r_old = rho->item<double>();
+      const double p_old = rho_prime->item<double>();
+      pm[g] = m_old, pr[g] = r_old, pp[g] = p_old;
+      if (moments) {
+        const bool first = c == 0;
+        const double w = momentum < 0 ? 1.0 / (c + 1) : momentum;
+        auto take = [&](double old, double now, bool gated) {
+          const bool ok = std::isfinite(now) && (!gated || first || (now > lower * old && now < upper * old));
+          return ok ? (first ? now : old + w * (now - old)) : old;
+        };
+        pm[g] = take(m_old, m_new, false);
+        pr[g] = take(r_old, r_new, true);
+        pp[g] = take(p_old, p_new, true);
+        c += (!first || (std::isfinite(r_new) && std::isfinite(p_new))) ? 1 : 0;
+      }
+    }
+    o_scale.data_ptr<double>()[g] = std::sqrt(0.5 * (1.0 / pr[g] + 1.0 / pp[g])) + b_tanh_alpha;
+  }
+  o_count.data_ptr<double>()[0] = c;
+  return {o_mean, o_rho, o_rhop, o_scale, o_count};
 }
 
 // y = scale[g] * (f(x) - shift[g]) row by row.
@@ -338,7 +394,7 @@ def _build() -> Any:
     return load_inline(
         name,
         cpp_sources=[_SOURCE],
-        functions=["moments", "forward", "backward", "affine"],
+        functions=["moments", "statistics", "forward", "backward", "affine"],
         extra_cflags=_FLAGS,
         extra_ldflags=["-fopenmp"],
     )
