@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils import _python_dispatch
 
-__all__ = ["SILU", "fused_kernels", "fused_kernels_available", "kernels"]
+__all__ = ["SILU", "fused_kernels", "fused_kernels_available", "kernels", "traced", "usable"]
 
 _log = logging.getLogger(__name__)
 
@@ -377,6 +378,7 @@ void affine(at::Tensor y, const at::Tensor& scale, const at::Tensor& shift) {
 }
 """
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 _FLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"]
 _state: dict[str, Any] = {
     "module": None,
@@ -418,9 +420,20 @@ def kernels() -> Any:
     return _state["module"]
 
 
+def traced(*tensors: Tensor) -> bool:
+    """Whether ops on ``tensors`` are being traced or intercepted rather than run.
+
+    True under ``torch.compile``, under a ``TorchDispatchMode`` (fake tensors, ``make_fx``, flop
+    counters) and for tensor subclasses (the fake and functional tensors compilers trace with).
+    """
+    if torch.compiler.is_compiling() or _python_dispatch._get_current_dispatch_mode() is not None:
+        return True
+    return any(type(t) not in _PLAIN for t in tensors)
+
+
 def usable(*tensors: Tensor) -> Any:
-    """The kernels module when every tensor is a float32/float64 CPU tensor and not compiling, else None."""
-    if torch.compiler.is_compiling() or not _state["enabled"]:
+    """The kernels module for float32/float64 CPU tensors that are not being traced, else None."""
+    if not _state["enabled"] or traced(*tensors):
         return None
     if not all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors):
         return None

@@ -44,6 +44,17 @@ def normalization_factor(rho: Tensor, rho_prime: Tensor) -> Tensor:
     return torch.sqrt(0.5 * (rho.reciprocal() + rho_prime.reciprocal()))
 
 
+def _buffer(x: Tensor, writer: object) -> Tensor | None:
+    """A fresh tensor like x for a base that can write into one, in eager mode only.
+
+    Reusing one buffer saves allocations in eager mode; a traced graph (torch.compile, make_fx) plans
+    memory itself, and reads of a buffer that an ``out=`` op later overwrites are not safe there.
+    """
+    if writer is None or _fused.traced(x):
+        return None
+    return torch.empty_like(x)
+
+
 def _kernels(x: Tensor, base: Elementwise):
     return _fused.usable(x) if base.kernel is not None else None
 
@@ -57,7 +68,7 @@ def _moments(x: Tensor, base: Elementwise, groups: int, kernels) -> tuple[Tensor
     if kernels is not None:
         y = torch.empty_like(x)
         return y, kernels.moments(rows(x, groups), rows(y, groups), *base.kernel)
-    buf = torch.empty_like(x) if base.f_out is not None else None
+    buf = _buffer(x, base.f_out)
     d = base.derivative(x, out=buf if base.df_out is not None else None)
     sum_d2 = row_dot(d, d, groups)
     y = base(x, out=buf)
@@ -79,7 +90,7 @@ def _output(
         return y
     shift, scale = _row_shape(shift, x, groups > 1).to(x.dtype), _row_shape(scale, x, groups > 1).to(x.dtype)
     if y is None:
-        y = base(x, out=torch.empty_like(x) if base.f_out is not None else None)
+        y = base(x, out=_buffer(x, base.f_out))
     return y.sub_(shift).mul_(scale) if base.f_out is not None else (y - shift) * scale
 
 
@@ -173,15 +184,15 @@ def _row_shape(t: Tensor, x: Tensor, per_row: bool) -> Tensor:
 
 def _check_finite(moments: Tensor) -> None:
     finite = torch.isfinite(moments).all()
-    if torch.compiler.is_compiling():
-        torch._assert_async(finite, _NON_FINITE)  # stays inside the compiled graph
+    if _fused.traced(finite):  # keep the check inside a traced graph
+        torch._assert_async(finite, _NON_FINITE)
     elif not bool(finite):
         raise ValueError(_NON_FINITE)
 
 
 def _statistics(
     moments: Tensor | None,
-    running: tuple[Tensor | None, ...],
+    running: tuple[Tensor, ...],
     alpha: Tensor,
     b: float,
     momentum: float | None,
@@ -190,7 +201,7 @@ def _statistics(
     instance: bool,
     eps: float,
     kernels,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``(mu, rho, rho', scale, count)`` the output uses: each sample's own (``instance``), the running
     values updated by ``moments`` (training), or the running values (eval, ``moments`` None)."""
     if kernels is not None:  # the same rules in C++, without a tensor op per scalar
@@ -199,9 +210,9 @@ def _statistics(
         mean, rho, rho_prime, scale, count = kernels.statistics(
             moments, *running, instance, m, lower, upper, _CONSTANT_ULPS * eps, b_tanh
         )
-        return mean, rho, rho_prime, scale, None if instance else count
+        return mean, rho, rho_prime, scale, count
     mean, rho, rho_prime, count = running
-    if instance:
+    if instance:  # no running values: count stays the placeholder it came as
         mean, rho, rho_prime = _instance_statistics(moments, eps)
     elif moments is not None:
         batch = [s[0] for s in _batch_statistics(moments, eps)]
@@ -221,10 +232,10 @@ class _NormalizedActivation(torch.autograd.Function):
     def forward(
         x: Tensor,
         alpha: Tensor,
-        mean: Tensor | None,
-        rho: Tensor | None,
-        rho_prime: Tensor | None,
-        count: Tensor | None,
+        mean: Tensor,
+        rho: Tensor,
+        rho_prime: Tensor,
+        count: Tensor,
         base: Elementwise,
         b: float,
         momentum: float | None,
@@ -233,7 +244,7 @@ class _NormalizedActivation(torch.autograd.Function):
         training: bool,
         instance: bool,
         group: object,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         x = x.contiguous(memory_format=memory_format(x))
         groups = x.shape[0] if instance else 1
         kernels = _kernels(x, base)
@@ -255,7 +266,7 @@ class _NormalizedActivation(torch.autograd.Function):
         x, alpha, *_ = inputs
         ctx.base, ctx.b, ctx.instance = inputs[6], inputs[7], inputs[12]
         mean, scale = output[1], output[5]
-        ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
+        ctx.mark_non_differentiable(*output[1:])
         ctx.save_for_backward(x, alpha, mean, scale)
 
     @staticmethod
@@ -286,7 +297,7 @@ def _input_grad(
             rows(grad, groups), rows(x, groups), rows(gx, groups), scale, mean, *base.kernel, centered
         )
         return gx, sums if centered else None
-    buf = torch.empty_like(x) if base.vjp_out is not None else None
+    buf = _buffer(x, base.vjp_out)
     sums = None
     if not centered:
         gx = base.vjp(grad, x, out=buf)
@@ -339,7 +350,8 @@ def normalized_activation(
     if instance:
         if input.dim() < 2:
             raise ValueError(f"instance-wise statistics need a batch dimension (got {input.dim()}D input)")
-        stats = (None, None, None, None)
+        # unused placeholders: torch.compile (AOT autograd, torch 2.11) mishandles None tensor inputs
+        stats = torch.zeros(4, device=input.device).unbind()
     else:
         stats = (running_mean, running_rho, running_rho_prime, num_batches_tracked)
         if any(t is None for t in stats):
