@@ -211,16 +211,15 @@ def _statistics(
             moments, *running, instance, m, lower, upper, _CONSTANT_ULPS * eps, b_tanh
         )
         return mean, rho, rho_prime, scale, count
-    mean, rho, rho_prime, count = running
-    if instance:  # no running values: count stays the placeholder it came as
+    # every output is a new tensor: an input returned as an output trips AOT autograd (torch 2.11)
+    mean, rho, rho_prime, count = (t.clone() for t in running)
+    if instance:  # no running values; count is a placeholder
         mean, rho, rho_prime = _instance_statistics(moments, eps)
     elif moments is not None:
         batch = [s[0] for s in _batch_statistics(moments, eps)]
         mean, rho, rho_prime, count = update_running_statistics(
             mean, rho, rho_prime, count, *batch, momentum, lower, upper
         )
-    else:
-        mean, rho, rho_prime = mean.clone(), rho.clone(), rho_prime.clone()  # outputs are saved
     scale = normalization_factor(rho, rho_prime) + b * torch.tanh(alpha.to(rho.dtype))
     return mean, rho, rho_prime, scale, count
 
