@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from normact import theory
 from normact.theory import figures, solver, table5
+
+DEFAULT_STORE = "results/normact.sqlite"  # also normact.train.store.DEFAULT_STORE (not imported: torch)
 
 
 def _finite(x: object) -> object:
@@ -112,6 +116,55 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from normact.train import ResultsStore, load_config, train
+
+    config = load_config(args.config, args.overrides)
+    result = train(config, ResultsStore(args.store), resume=args.resume)
+    return 0 if result.status == "finished" else 1
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from normact.train.sweep import load_sweep, run_sweep
+
+    items = run_sweep(load_sweep(args.sweep, args.overrides), args.store, jobs=args.jobs)
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.status] = counts.get(item.status, 0) + 1
+    print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    return 1 if counts.get("failed") else 0
+
+
+_RUN_COLUMNS = (
+    "id", "study", "variant", "seed", "status", "epochs_done", "diverged_epoch", "test_acc", "updated_at",
+)  # fmt: skip
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from normact.train.store import ResultsStore
+
+    if not Path(args.store).is_file():
+        raise FileNotFoundError(f"results store {args.store!r} does not exist")
+    store = ResultsStore(args.store)
+    records = store.runs(study=args.study, variant=args.variant, status=args.status)
+    finals = store.final_metrics([r.id for r in records], ["test_acc", "test_loss"])
+    rows = [{c: getattr(r, c, None) for c in _RUN_COLUMNS} | finals.get(r.id, {}) for r in records]
+    if args.json:
+        print(json.dumps(_finite(rows)))
+        return 0
+    cells = [[_cell(row.get(c)) for c in _RUN_COLUMNS] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(_RUN_COLUMNS)]
+    for line in [list(_RUN_COLUMNS), *cells]:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="normact", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,13 +187,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--table5", action="store_true", help="the paper's Table 5 beside the optimum")
     p.set_defaults(run=_cmd_solve)
+
+    p = sub.add_parser("train", help="train one run from a YAML config (see docs/training.md)")
+    p.add_argument("config", help="YAML run config")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.01")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
+    p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("sweep", help="run a (variant, seed) grid, skipping runs already done")
+    p.add_argument("sweep", help="YAML sweep file (study, seeds, config, variants)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the base config")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
+    p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
+    p.set_defaults(run=_cmd_sweep)
+
+    p = sub.add_parser("runs", help="list the runs in a results store")
+    p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
+    p.add_argument("--study", help="only this study")
+    p.add_argument("--variant", help="only this variant")
+    p.add_argument("--status", choices=("running", "finished", "diverged", "failed"), help="only this status")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(run=_cmd_runs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return args.run(args)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"normact {args.command}: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,99 @@
+"""Seeded mini-batches: a fast path for in-memory ``TensorDataset``s, a ``DataLoader`` for the rest.
+
+The order of the training samples is drawn from a ``torch.Generator`` owned by the run, whose state is
+saved in checkpoints, so a resumed run sees exactly the batches it would have seen. Everything runs in
+the calling process (no loader workers) so the order never depends on scheduling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset
+
+Batch = tuple[Tensor, Tensor]
+Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]
+
+
+class Batches:
+    """A re-iterable sequence of ``(x, y)`` batches on ``device``.
+
+    For a ``TensorDataset`` each epoch draws one permutation from ``generator`` and slices the
+    tensors (no per-sample collation); the tensors are moved to ``device`` once. Any other ``Dataset``
+    goes through a single-process ``DataLoader`` whose sampler draws from ``generator``.
+
+    Args:
+        dataset: a map-style dataset of ``(x, y)`` pairs.
+        batch_size: samples per batch.
+        generator: source of the shuffling order; None keeps the dataset order.
+        drop_last: drop the final incomplete batch.
+        limit: use only the first ``limit`` samples (None: all of them).
+        device: where the batches are delivered.
+        transforms: batch transforms ``t(x, generator)`` applied in order to each ``x`` on the device.
+        transform_generator: the generator handed to the transforms.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+        limit: int | None = None,
+        device: str | torch.device = "cpu",
+        transforms: Sequence[Transform] = (),
+        transform_generator: torch.Generator | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.generator = generator
+        self.drop_last = drop_last
+        self.transforms = list(transforms)
+        self.transform_generator = transform_generator
+        size = len(dataset)
+        self.size = size if limit is None else min(limit, size)
+        self.tensors: tuple[Tensor, ...] | None = None
+        self.loader: DataLoader | None = None
+        if isinstance(dataset, TensorDataset):
+            self.tensors = tuple(t[: self.size].to(self.device) for t in dataset.tensors)
+        else:
+            subset = dataset if self.size == size else Subset(dataset, range(self.size))
+            sampler = RandomSampler(subset, generator=generator) if generator is not None else None
+            self.loader = DataLoader(
+                subset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, generator=generator
+            )
+        if len(self) == 0:
+            raise ValueError(f"{self.size} samples give no batch of size {batch_size} with drop_last")
+
+    def __len__(self) -> int:
+        rounding = math.floor if self.drop_last else math.ceil
+        return rounding(self.size / self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for x, y in self._raw():
+            for transform in self.transforms:
+                x = transform(x, self.transform_generator)
+            yield x, y
+
+    def _raw(self) -> Iterator[Batch]:
+        if self.loader is not None:
+            for x, y in self.loader:
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            return
+        x, y = self.tensors
+        order = None
+        if self.generator is not None:
+            order = torch.randperm(self.size, generator=self.generator).to(self.device)
+        for i in range(len(self)):
+            lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, self.size)
+            if order is None:
+                yield x[lo:hi], y[lo:hi]
+            else:
+                idx = order[lo:hi]
+                yield x.index_select(0, idx), y.index_select(0, idx)

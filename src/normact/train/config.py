@@ -1,0 +1,347 @@
+"""Run configuration: nested dataclasses loaded from YAML with dotted ``key=value`` overrides.
+
+The defaults live in the dataclasses below and nowhere else. A config is built from a mapping (usually
+``yaml.safe_load`` of a file) plus overrides; every key is checked against the dataclass fields and every
+value against the field's type, so a typo or a wrong type is an error that names the key and the valid
+choices instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+_NO_HASH = {"hash": False}  # field metadata: the value does not change what the run computes
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is batched."""
+
+    name: str = "fashion_mnist"  # dataset name for normact.data.load_dataset
+    root: str | None = None  # data folder; None lets the loader find it
+    options: dict[str, Any] = field(default_factory=dict)  # extra keywords for load_dataset
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    drop_last: bool = False  # drop the last incomplete training batch of each epoch
+    # training-batch augmentations in order: classes of normact.data.transforms with their arguments,
+    # e.g. [{name: RandomCrop, size: 32, padding: 4}, {name: RandomHorizontalFlip}]
+    transforms: list[dict[str, Any]] = field(default_factory=list)
+    normalize: bool = True  # standardise every batch with the dataset's per-channel mean/std, if it has them
+    mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixing weight; 0 turns mixup off
+
+    def __post_init__(self) -> None:
+        _at_least("data.batch_size", self.batch_size, 1)
+        _at_least("data.eval_batch_size", self.eval_batch_size, 1)
+        _at_least("data.mixup_alpha", self.mixup_alpha, 0)
+
+
+@dataclass
+class ModelConfig:
+    """Which registered model to build and with what arguments."""
+
+    name: str = "mlp"  # a name registered with normact.models.register_model
+    act: str | None = None  # activation name, passed to the builder when set
+    init: str | None = None  # weight initialisation scheme, passed to the builder when set
+    kwargs: dict[str, Any] = field(default_factory=dict)  # any other builder arguments
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, weight decay groups and gradient clipping."""
+
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam/AdamW only
+    eps: float = 1e-8  # Adam/AdamW only
+    weight_decay: float = 0.0
+    # selector -> weight decay for the parameters it selects, first match wins; selectors are
+    # "norm", "norm.weight", "norm.bias" (normalization layers), "bias", or a glob on parameter names
+    weight_decay_groups: dict[str, float] = field(default_factory=dict)
+    clip_grad_value: float | None = None  # clamp each gradient entry to [-v, v]
+    clip_grad_norm: float | None = None  # rescale gradients to total 2-norm at most this (after value)
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule, evaluated at every optimisation step."""
+
+    name: Literal["constant", "step", "multistep", "cosine"] = "constant"
+    step_size: int = 30  # step: epochs between decays
+    milestones: list[int] = field(default_factory=list)  # multistep: epochs at which lr decays
+    gamma: float = 0.1  # step/multistep: decay factor
+    min_lr: float = 0.0  # cosine: final learning rate
+    warmup_epochs: float = 0.0  # linear warm-up length (fractions of an epoch allowed)
+    warmup_start_factor: float = 0.1  # lr multiplier at the first warm-up step
+
+
+@dataclass
+class TrainConfig:
+    """Run settings: length, seed, device, checkpoints, progress display."""
+
+    epochs: int = 10
+    seed: int = 0
+    device: str = "cpu"
+    deterministic: bool = True  # torch.use_deterministic_algorithms(True, warn_only=True)
+    threads: int | None = field(default=None, metadata=_NO_HASH)  # torch.set_num_threads; None keeps
+    out_dir: str | None = field(default="runs", metadata=_NO_HASH)  # checkpoint root; None: none
+    progress: Literal["auto", "bar", "log", "none"] = field(default="auto", metadata=_NO_HASH)
+    probe_samples: int | None = 1000  # test samples handed to callbacks; None: the whole test set
+
+    def __post_init__(self) -> None:
+        _at_least("train.epochs", self.epochs, 1)
+        _at_least("train.threads", self.threads, 1)
+        _at_least("train.probe_samples", self.probe_samples, 1)
+
+
+@dataclass
+class Config:
+    """A complete run: ``study`` and ``variant`` name it in the results store."""
+
+    study: str = "default"
+    variant: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class ConfigError(ValueError):
+    """A config key is unknown or its value has the wrong type or range."""
+
+
+def _at_least(key: str, value: float | None, low: float) -> None:
+    if value is not None and value < low:
+        raise ConfigError(f"config key {key!r} must be >= {low}, got {value!r}")
+
+
+def load_config(
+    source: str | Path | Mapping[str, Any] | None = None, overrides: Iterable[str] = ()
+) -> Config:
+    """Build a ``Config`` from a YAML file or a mapping, then apply ``key=value`` overrides.
+
+    Args:
+        source: path of a YAML file, a mapping with the same structure, or None for the defaults.
+        overrides: strings such as ``"optim.lr=0.01"``; nested keys are joined by dots and the value is
+            parsed by the field's type (lists and mappings as YAML, ``null`` for None).
+    """
+    raw = _read_source(source)
+    for item in overrides:
+        key, value = parse_override(item)
+        set_key(raw, key, value)
+    return _build(Config, raw, "")
+
+
+def parse_override(item: str) -> tuple[str, str]:
+    """Split ``"key=value"`` into its key and (unparsed) value."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. optim.lr=0.01)")
+    return key.strip(), value.strip()
+
+
+def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set the dotted ``key`` of the raw nested mapping ``raw`` in place, checking the key exists.
+
+    A string value is kept as given and converted by the field's type when the config is built;
+    below a free-form mapping field (e.g. ``model.kwargs.depth``) a string value is parsed as YAML.
+    """
+    parts = key.split(".")
+    cls: Any = Config
+    node = raw
+    for i, part in enumerate(parts):
+        path = ".".join(parts[: i + 1])
+        if cls is None:  # inside a free-form mapping
+            hint = None
+        else:
+            hints = _field_types(cls)
+            if part not in hints:
+                raise ConfigError(_unknown_key(path, cls))
+            hint = hints[part]
+        if i == len(parts) - 1:
+            if cls is None and isinstance(value, str):
+                value = yaml.safe_load(value) if value else value
+            node[part] = value
+            return
+        if dataclasses.is_dataclass(hint):
+            cls = hint
+        elif cls is None or typing.get_origin(hint) is dict:
+            cls = None
+        else:
+            raise ConfigError(f"config key {path!r} is a value, not a section; cannot set {key!r}")
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"config key {path!r} must be a mapping to set {key!r}, got {child!r}")
+        node = child
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The config as plain nested dicts, lists and scalars (JSON and YAML safe)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def config_hash(config: Config) -> str:
+    """SHA-256 of the config's canonical JSON, leaving out fields that do not change the results.
+
+    Those are ``train.threads``, ``train.out_dir`` and ``train.progress``; ``study``, ``variant`` and
+    ``train.seed`` are included.
+    """
+    payload = json.dumps(_hashed(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def with_overrides(config: Config, overrides: Mapping[str, Any] | Iterable[str]) -> Config:
+    """A copy of ``config`` with overrides applied: ``key=value`` strings or a ``{key: value}`` mapping."""
+    raw = config_to_dict(config)
+    items = overrides.items() if isinstance(overrides, Mapping) else map(parse_override, overrides)
+    for key, value in items:
+        set_key(raw, key, value)
+    return _build(Config, raw, "")
+
+
+def _hashed(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {
+            f.name: _hashed(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.metadata.get("hash", True)
+        }
+    return json.loads(json.dumps(obj))
+
+
+def _read_source(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
+    if source is None:
+        return {}
+    if isinstance(source, Mapping):
+        return json.loads(json.dumps(source)) if source else {}
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    with path.open() as f:
+        raw = yaml.safe_load(f)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping at top level, got {raw!r}")
+    return raw
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unknown_key(path: str, cls: type) -> str:
+    section = path.rpartition(".")[0]
+    where = f"in {section!r}" if section else "at top level"
+    return f"unknown config key {path!r}; valid keys {where}: {', '.join(_field_types(cls))}"
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config section {prefix.rstrip('.') or '<top>'!r} must be a mapping, got {raw!r}")
+    hints = _field_types(cls)
+    for key in raw:
+        if key not in hints:
+            raise ConfigError(_unknown_key(f"{prefix}{key}", cls))
+    values = {}
+    for name, hint in hints.items():
+        if name not in raw:
+            continue
+        path = f"{prefix}{name}"
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw[name] if raw[name] is not None else {}, f"{path}.")
+        else:
+            values[name] = _coerce(raw[name], hint, path)
+    return cls(**values)
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
+
+
+def _coerce(value: Any, hint: Any, path: str) -> Any:
+    """Check ``value`` against the type ``hint``, converting strings (from overrides) by that type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+
+    def fail() -> ConfigError:
+        return ConfigError(f"config key {path!r} expects {_type_name(hint)}, got {value!r}")
+
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value in ("null", "None", "none", "~")):
+            if type(None) in args:
+                return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, path)
+            except ConfigError:
+                pass
+        raise fail()
+    if origin is Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"config key {path!r} must be one of {list(args)}, got {value!r}")
+    if origin in (list, tuple, dict):
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise fail() from None
+        if origin is dict:
+            if not isinstance(value, Mapping):
+                raise fail()
+            key_t, val_t = args
+            return {_coerce(k, key_t, path): _coerce(v, val_t, f"{path}.{k}") for k, v in value.items()}
+        if not isinstance(value, list | tuple):
+            raise fail()
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(value) != len(args):
+                raise ConfigError(f"config key {path!r} expects {len(args)} values, got {value!r}")
+            return tuple(_coerce(v, t, path) for v, t in zip(value, args, strict=True))
+        return origin(_coerce(v, args[0], path) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.lower() in ("true", "yes", "on", "1")
+        raise fail()
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise fail() from None
+        raise fail()
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise fail() from None
+        raise fail()
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise fail()
+    raise TypeError(f"config field {path!r} has unsupported type {hint!r}")

@@ -1,0 +1,440 @@
+"""Train one run: seeded, checkpointed each epoch, evaluated each epoch, stopped on divergence.
+
+``train(config)`` builds the data, model, optimiser and schedule from the config, trains with
+cross-entropy for ``train.epochs`` epochs and returns a ``RunResult``. After every epoch it evaluates on
+the test set, calls the callbacks, writes the metrics to the results store (if given) and saves an
+atomic checkpoint; ``resume=True`` continues from that checkpoint and on CPU reproduces an
+uninterrupted run bit for bit (see ``docs/training.md`` for what that covers).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import os
+import random
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from normact.train.batches import Batches, Transform
+from normact.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from normact.train.config import Config, DataConfig, ModelConfig, config_hash, config_to_dict
+from normact.train.optim import build_optimizer, build_scheduler, clip_gradients
+from normact.train.store import ResultsStore
+
+log = logging.getLogger("normact.train")
+
+BUILTIN_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time")
+
+
+class Splits(Protocol):
+    """What the runner needs of a dataset (``normact.data.DataSplits`` provides it)."""
+
+    train: Dataset
+    test: Dataset
+    num_classes: int
+    input_shape: tuple[int, ...]
+
+
+@runtime_checkable
+class Callback(Protocol):
+    """A per-epoch measurement; its metrics are stored with the epoch's own.
+
+    ``on_epoch_end`` is called after evaluation, with the model in eval mode and ``batches`` the first
+    ``train.probe_samples`` test samples as ``(x, y)`` batches on the model's device (iterate it as often
+    as needed). It returns ``{name: value}``; names may contain ``/`` (e.g. ``weight_mean/fc1``) and must
+    not clash with the built-in metrics. The runner restores the model's train/eval mode and the global
+    RNG states afterwards; a callback must not change parameters, buffers or optimiser state.
+    """
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, batches: Batches) -> Mapping[str, float]: ...
+
+
+@dataclass
+class RunResult:
+    """The outcome of ``train``: status, per-epoch history (as stored) and the trained model."""
+
+    status: str  # "finished" or "diverged"
+    epochs_done: int
+    diverged_epoch: int | None
+    history: list[dict[str, float]]  # one {metric: value} per epoch, with an "epoch" entry
+    model: nn.Module
+    config_hash: str
+    run_id: int | None = None
+    checkpoint: Path | None = None
+
+
+class _Diverged(Exception):
+    pass
+
+
+def load_data(cfg: DataConfig) -> Splits:
+    """Load the dataset named in ``cfg`` through ``normact.data.load_dataset``."""
+    from normact.data import load_dataset
+
+    return load_dataset(cfg.name, root=cfg.root, **cfg.options)
+
+
+def build_model(cfg: ModelConfig, num_classes: int, input_shape: Sequence[int]) -> nn.Module:
+    """The registered model named in ``cfg``, sized for the dataset."""
+    from normact.models import create_model
+
+    kwargs: dict[str, Any] = {"num_classes": num_classes, "input_shape": tuple(input_shape), **cfg.kwargs}
+    if cfg.act is not None:
+        kwargs["act"] = cfg.act
+    if cfg.init is not None:
+        kwargs["init"] = cfg.init
+    return create_model(cfg.name, **kwargs)
+
+
+def checkpoint_path(config: Config) -> Path | None:
+    """``<out_dir>/<study>/<variant>/seed<seed>-<hash[:12]>/checkpoint.pt``, or None without out_dir."""
+    if config.train.out_dir is None:
+        return None
+    run_dir = f"seed{config.train.seed}-{config_hash(config)[:12]}"
+    return Path(config.train.out_dir) / config.study / config.variant / run_dir / "checkpoint.pt"
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """An independent 63-bit seed for numbered stream ``stream`` of run seed ``seed``."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def train(
+    config: Config,
+    store: ResultsStore | None = None,
+    callbacks: Sequence[Callback] = (),
+    *,
+    data: Splits | None = None,
+    resume: bool = False,
+) -> RunResult:
+    """Train the run described by ``config``.
+
+    Args:
+        config: the run.
+        store: results store receiving the run's status and per-epoch metrics.
+        callbacks: per-epoch measurements (see ``Callback``).
+        data: the dataset; None loads ``config.data`` through ``normact.data.load_dataset``.
+        resume: continue from the run's checkpoint when there is one (a fresh start otherwise).
+
+    Returns:
+        The run's result. A non-finite training loss (checked at the end of each epoch), evaluation
+        loss or parameter stops the run with status ``"diverged"`` at that epoch; the metrics of earlier
+        epochs are kept. Any exception marks
+        the run ``failed`` in the store (with its traceback) and is re-raised.
+    """
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callback {cb!r} has no on_epoch_end(model, epoch, batches) method")
+    run_hash = config_hash(config)
+    ckpt_path = checkpoint_path(config)
+    state = None
+    if resume:
+        if ckpt_path is None:
+            raise ValueError("resume needs checkpoints: set train.out_dir")
+        if ckpt_path.is_file():
+            state = load_checkpoint(ckpt_path)
+            if state["config_hash"] != run_hash:
+                raise ValueError(f"checkpoint {str(ckpt_path)!r} belongs to another config")
+    run_id = None
+    if store is not None:
+        run_id = store.start_run(
+            study=config.study,
+            variant=config.variant,
+            seed=config.train.seed,
+            config_hash=run_hash,
+            config=config_to_dict(config),
+            resume_epoch=state["epoch"] if state else 0,
+        )
+        for entry in state["history"] if state else ():
+            store.log_epoch(run_id, entry["epoch"], {k: v for k, v in entry.items() if k != "epoch"})
+    try:
+        with _runtime(config):
+            result = _Run(config, run_hash, store, run_id, callbacks, data, ckpt_path).fit(state)
+    except BaseException:
+        if store is not None:
+            store.finish_run(run_id, "failed", error=traceback.format_exc())
+        raise
+    if store is not None:
+        store.finish_run(run_id, result.status, diverged_epoch=result.diverged_epoch)
+    return result
+
+
+@contextmanager
+def _runtime(config: Config) -> Iterator[None]:
+    """Thread count and deterministic algorithms for the run, restored afterwards."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    if config.train.threads is not None:
+        torch.set_num_threads(config.train.threads)
+    if config.train.deterministic and config.train.device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(config.train.deterministic, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+@contextmanager
+def _isolated(model: nn.Module) -> Iterator[None]:
+    """Eval mode and untouched global RNG for code that measures the model."""
+    rng, training = rng_state(), model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
+        set_rng_state(rng)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Batches) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` over ``batches`` (in eval mode)."""
+    loss, correct, count = 0.0, 0, 0
+    with _isolated(model):
+        for x, y in batches:
+            logits = model(x)
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            count += len(y)
+    return loss / count, correct / count
+
+
+class _Run:
+    """The state of one run between ``train`` entering and leaving."""
+
+    def __init__(
+        self,
+        config: Config,
+        run_hash: str,
+        store: ResultsStore | None,
+        run_id: int | None,
+        callbacks: Sequence[Callback],
+        data: Splits | None,
+        ckpt_path: Path | None,
+    ) -> None:
+        self.config, self.run_hash, self.callbacks = config, run_hash, callbacks
+        self.store, self.run_id = store, run_id
+        self.ckpt_path = ckpt_path
+        cfg, seed = config.train, config.train.seed
+        self.device = device = torch.device(cfg.device)
+        data = load_data(config.data) if data is None else data
+        self.data_gen = torch.Generator().manual_seed(stream_seed(seed, 1))
+        self.aug_gen = torch.Generator().manual_seed(stream_seed(seed, 2))
+        dcfg = config.data
+        normalize = _build_normalize(data) if dcfg.normalize else []
+        self.train_batches = Batches(
+            data.train,
+            dcfg.batch_size,
+            generator=self.data_gen,
+            drop_last=dcfg.drop_last,
+            device=device,
+            transforms=_build_transforms(dcfg.transforms) + normalize,
+            transform_generator=self.aug_gen,
+        )
+        self.test_batches = Batches(data.test, dcfg.eval_batch_size, device=device, transforms=normalize)
+        self.probe_batches = Batches(
+            data.test, dcfg.eval_batch_size, limit=cfg.probe_samples, device=device, transforms=normalize
+        )
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global state user code draws from)
+        random.seed(seed)
+        self.model = build_model(config.model, data.num_classes, data.input_shape).to(device)
+        self.optimizer = build_optimizer(self.model, config.optim)
+        self.scheduler = build_scheduler(
+            self.optimizer, config.schedule, config.optim.lr, cfg.epochs, len(self.train_batches)
+        )
+        self.mixup = _build_mixup(dcfg.mixup_alpha)
+        mode = cfg.progress
+        self.progress = ("bar" if sys.stderr.isatty() else "log") if mode == "auto" else mode
+        self.history: list[dict[str, float]] = []
+
+    def fit(self, state: dict[str, Any] | None) -> RunResult:
+        start = 1
+        if state is not None:
+            self._restore(state)
+            start = state["epoch"] + 1
+        for epoch in range(start, self.config.train.epochs + 1):
+            try:
+                self._epoch(epoch)
+            except _Diverged:
+                log.warning("%s: diverged at epoch %d", self._name(), epoch)
+                return self._result("diverged", epoch)
+        return self._result("finished", None)
+
+    def _result(self, status: str, diverged_epoch: int | None) -> RunResult:
+        return RunResult(
+            status=status,
+            epochs_done=len(self.history),
+            diverged_epoch=diverged_epoch,
+            history=self.history,
+            model=self.model,
+            config_hash=self.run_hash,
+            run_id=self.run_id,
+            checkpoint=self.ckpt_path,
+        )
+
+    def _name(self) -> str:
+        c = self.config
+        return f"{c.study}/{c.variant}/seed{c.train.seed}"
+
+    def _epoch(self, epoch: int) -> None:
+        tic = time.perf_counter()
+        train_loss, train_acc, lr = self._train_epoch(epoch)
+        test_loss, test_acc = evaluate(self.model, self.test_batches)
+        finite = [torch.isfinite(p).all() for p in self.model.parameters()]
+        params_finite = not finite or bool(torch.stack(finite).all())  # one device sync
+        if not (math.isfinite(test_loss) and params_finite):
+            raise _Diverged
+        metrics = {
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "lr": lr,
+        }
+        for cb in self.callbacks:
+            with _isolated(self.model):
+                extra = dict(cb.on_epoch_end(self.model, epoch, self.probe_batches))
+            clash = sorted(set(extra) & (set(metrics) | set(BUILTIN_METRICS)))
+            if clash:
+                raise ValueError(f"callback {cb!r} returned metric names {clash} that are already taken")
+            metrics.update({k: float(v) for k, v in extra.items()})
+        metrics["time"] = time.perf_counter() - tic
+        self.history.append({"epoch": epoch, **metrics})
+        if self.store is not None:
+            self.store.log_epoch(self.run_id, epoch, metrics)
+        if self.ckpt_path is not None:
+            save_checkpoint(self.ckpt_path, self._state(epoch))
+        if self.progress != "none":
+            log.info(
+                "%s epoch %d/%d: train_loss %.4f train_acc %.4f test_loss %.4f test_acc %.4f lr %.3g (%.1fs)",
+                self._name(), epoch, self.config.train.epochs, train_loss, train_acc, test_loss, test_acc,
+                metrics["lr"], metrics["time"],
+            )  # fmt: skip
+
+    def _train_epoch(self, epoch: int) -> tuple[float, float, float]:
+        """Mean loss, accuracy and the learning rate of the last step (of the first param group).
+
+        Sums stay on the device so a step never waits for the device; a non-finite loss is caught
+        when the epoch's sum is read at its end.
+        """
+        model, opt, optim_cfg = self.model, self.optimizer, self.config.optim
+        model.train()
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        bar = None
+        if self.progress == "bar":
+            desc = f"{self._name()} {epoch}/{self.config.train.epochs}"
+            bar = tqdm(total=len(self.train_batches), desc=desc, leave=False, file=sys.stderr)
+        try:
+            for x, y in self.train_batches:
+                opt.zero_grad(set_to_none=True)
+                if self.mixup is None:
+                    logits = model(x)
+                    loss = F.cross_entropy(logits, y)
+                    hits = (logits.argmax(1) == y).sum()
+                else:
+                    mixup, mixup_loss, alpha = self.mixup
+                    x, y_a, y_b, lam = mixup(x, y, alpha, self.aug_gen)
+                    logits = model(x)
+                    loss = mixup_loss(logits, y_a, y_b, lam)
+                    pred = logits.argmax(1)
+                    hits = lam * (pred == y_a).sum() + (1 - lam) * (pred == y_b).sum()
+                loss.backward()
+                clip_gradients(model.parameters(), optim_cfg.clip_grad_value, optim_cfg.clip_grad_norm)
+                lr = opt.param_groups[0]["lr"]
+                opt.step()
+                self.scheduler.step()
+                total_loss += loss.detach() * len(y)
+                correct += hits
+                count += len(y)
+                if bar is not None:
+                    bar.update()
+                    if bar.n % 20 == 0:
+                        bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        finally:
+            if bar is not None:
+                bar.close()
+        mean_loss = total_loss.item() / count
+        if not math.isfinite(mean_loss):
+            raise _Diverged
+        return mean_loss, correct.item() / count, lr
+
+    def _state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "config_hash": self.run_hash,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "generators": {"data": self.data_gen.get_state(), "augment": self.aug_gen.get_state()},
+            "history": self.history,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        self.data_gen.set_state(state["generators"]["data"])
+        self.aug_gen.set_state(state["generators"]["augment"])
+        self.history = [dict(entry) for entry in state["history"]]
+        log.info("%s: resumed after epoch %d from %s", self._name(), state["epoch"], self.ckpt_path)
+
+
+def _build_transforms(specs: Sequence[Mapping[str, Any]]) -> list[Transform]:
+    """Batch transforms ``t(x, generator)`` from ``[{name: <class of normact.data.transforms>, **kw}]``."""
+    if not specs:
+        return []
+    from normact.data import transforms as module
+
+    valid = sorted(
+        name
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj) and obj.__module__ == module.__name__ and name != "Compose"
+    )
+    out = []
+    for i, spec in enumerate(specs):
+        name = spec.get("name")
+        if name not in valid:
+            raise ValueError(f"data.transforms[{i}]: unknown transform {name!r}; choose from {valid}")
+        out.append(getattr(module, name)(**{k: v for k, v in spec.items() if k != "name"}))
+    return out
+
+
+def _build_normalize(data: Splits) -> list[Transform]:
+    """``Normalize`` with the dataset's per-channel statistics, or nothing when it has none."""
+    mean, std = getattr(data, "mean", None), getattr(data, "std", None)
+    if mean is None or std is None:
+        return []
+    from normact.data.transforms import Normalize
+
+    return [Normalize(mean, std)]
+
+
+def _build_mixup(alpha: float) -> tuple[Any, Any, float] | None:
+    if alpha == 0:
+        return None
+    from normact.data import mixup, mixup_loss
+
+    return mixup, mixup_loss, alpha

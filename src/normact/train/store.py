@@ -1,0 +1,345 @@
+"""SQLite results store: runs, their configs and status, and per-epoch metrics in long format.
+
+The database runs in WAL mode with a busy timeout, and every write is one short ``BEGIN IMMEDIATE``
+transaction, so several processes (sweep workers, separate sweeps) can write to one file at once
+without losing a row. Each process opens its own connection; a store object passed to another process
+reconnects there.
+
+Schema (``PRAGMA user_version`` = 1)::
+
+    runs(id, study, variant, seed, config_hash, config JSON, status, epochs_done, diverged_epoch,
+         error, created_at, started_at, updated_at, finished_at, host, pid)
+         UNIQUE(study, variant, seed, config_hash); status in running|finished|diverged|failed
+    metrics(run_id, epoch, key, value)   PRIMARY KEY(run_id, epoch, key)
+
+Timestamps are UTC ISO-8601 strings. A NaN metric is stored as NULL (SQLite has no NaN) and read back as
+NaN; infinities are stored as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STORE = "results/normact.sqlite"
+SCHEMA_VERSION = 1
+STATUSES = ("running", "finished", "diverged", "failed")
+DONE_STATUSES = ("finished", "diverged")  # outcomes a sweep does not repeat
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    study TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    config_hash TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'diverged', 'failed')),
+    epochs_done INTEGER NOT NULL DEFAULT 0,
+    diverged_epoch INTEGER,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    finished_at TEXT,
+    host TEXT,
+    pid INTEGER,
+    UNIQUE (study, variant, seed, config_hash)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, epoch, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metrics_key ON metrics (key, run_id);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the ``runs`` table."""
+
+    id: int
+    study: str
+    variant: str
+    seed: int
+    config_hash: str
+    config: dict[str, Any]
+    status: str
+    epochs_done: int
+    diverged_epoch: int | None
+    error: str | None
+    created_at: str
+    started_at: str
+    updated_at: str
+    finished_at: str | None
+    host: str | None
+    pid: int | None
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One row of the ``metrics`` table."""
+
+    run_id: int
+    epoch: int
+    key: str
+    value: float
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class ResultsStore:
+    """A results database at ``path`` (created with its folder when missing).
+
+    Args:
+        path: the SQLite file.
+        timeout: seconds a write waits for another process's transaction before failing.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_STORE, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._conn: sqlite3.Connection | None = None
+        self._pid: int | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "timeout": self.timeout, "_conn": None, "_pid": None}
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ResultsStore({str(self.path)!r})"
+
+    def close(self) -> None:
+        """Close this process's connection (reopened on next use)."""
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This process's connection, opened (and the schema created) on first use."""
+        if self._conn is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._conn, self._pid = conn, os.getpid()
+            with self._write() as c:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    c.execute(statement)
+                version = c.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:
+                    c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                elif version != SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"results store {str(self.path)!r} has schema version {version}; "
+                        f"this normact reads version {SCHEMA_VERSION}"
+                    )
+        return self._conn
+
+    def _retry_locked(self, fn: Any) -> Any:
+        # Switching to WAL needs a moment of exclusive access; the busy handler does not cover it.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        study: str,
+        variant: str,
+        seed: int,
+        config_hash: str,
+        config: Mapping[str, Any],
+        resume_epoch: int = 0,
+    ) -> int:
+        """Mark the run with this key as running and return its id; create it if it is new.
+
+        Metrics after ``resume_epoch`` (all of them for a fresh start) are deleted, so a resumed run
+        continues from its checkpoint with nothing stale beyond it.
+        """
+        now = _now()
+        with self._write() as c:
+            c.execute(
+                """INSERT INTO runs (study, variant, seed, config_hash, config, status, epochs_done,
+                                     created_at, started_at, updated_at, host, pid)
+                   VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (study, variant, seed, config_hash) DO UPDATE SET
+                       config = excluded.config, status = 'running', epochs_done = excluded.epochs_done,
+                       diverged_epoch = NULL, error = NULL, started_at = excluded.started_at,
+                       updated_at = excluded.updated_at, finished_at = NULL,
+                       host = excluded.host, pid = excluded.pid""",
+                (study, variant, seed, config_hash, json.dumps(dict(config), sort_keys=True),
+                 resume_epoch, now, now, now, socket.gethostname(), os.getpid()),
+            )  # fmt: skip
+            run_id = c.execute(
+                "SELECT id FROM runs WHERE study = ? AND variant = ? AND seed = ? AND config_hash = ?",
+                (study, variant, seed, config_hash),
+            ).fetchone()[0]
+            c.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (run_id, resume_epoch))
+        return run_id
+
+    def log_epoch(self, run_id: int, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Store one epoch's metrics (replacing any earlier values for that epoch) and advance the run."""
+        rows = [(run_id, epoch, str(k), _real(v)) for k, v in metrics.items()]
+        with self._write() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO metrics (run_id, epoch, key, value) VALUES (?, ?, ?, ?)", rows
+            )
+            c.execute("UPDATE runs SET epochs_done = ?, updated_at = ? WHERE id = ?", (epoch, _now(), run_id))
+
+    def finish_run(
+        self, run_id: int, status: str, *, diverged_epoch: int | None = None, error: str | None = None
+    ) -> None:
+        """Record the outcome of a run: ``finished``, ``diverged`` (with its epoch) or ``failed``."""
+        if status not in STATUSES[1:]:
+            raise ValueError(f"final status must be one of {list(STATUSES[1:])}, got {status!r}")
+        if (status == "diverged") != (diverged_epoch is not None):
+            raise ValueError("diverged_epoch is required for, and only for, status 'diverged'")
+        now = _now()
+        with self._write() as c:
+            c.execute(
+                """UPDATE runs SET status = ?, diverged_epoch = ?, error = ?, updated_at = ?,
+                   finished_at = ? WHERE id = ?""",
+                (status, diverged_epoch, error, now, now, run_id),
+            )
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> RunRecord:
+        """The run with id ``run_id``."""
+        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no run with id {run_id} in {str(self.path)!r}")
+        return self._record(row)
+
+    def find_run(self, study: str, variant: str, seed: int, config_hash: str) -> RunRecord | None:
+        """The run with this key, or None."""
+        row = self.conn.execute(
+            "SELECT * FROM runs WHERE study = ? AND variant = ? AND seed = ? AND config_hash = ?",
+            (study, variant, seed, config_hash),
+        ).fetchone()
+        return None if row is None else self._record(row)
+
+    def runs(
+        self,
+        *,
+        study: str | None = None,
+        variant: str | None = None,
+        status: str | Iterable[str] | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every filter given, ordered by id."""
+        where, args = [], []
+        for column, value in (("study", study), ("variant", variant)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            bad = [s for s in statuses if s not in STATUSES]
+            if bad:
+                raise ValueError(f"unknown run status {bad}; choose from {list(STATUSES)}")
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+        return [self._record(row) for row in self.conn.execute(sql, args)]
+
+    def metrics(
+        self, run_ids: int | Iterable[int] | None = None, keys: str | Iterable[str] | None = None
+    ) -> list[MetricRow]:
+        """Metric rows for the given runs and keys (all when None), ordered by run, epoch, key.
+
+        A key ending in ``/*`` selects a family, e.g. ``"weight_mean/*"``.
+        """
+        where, args = [], []
+        if run_ids is not None:
+            ids = [run_ids] if isinstance(run_ids, int) else list(run_ids)
+            where.append(f"run_id IN ({', '.join('?' * len(ids))})")
+            args.extend(ids)
+        if keys is not None:
+            keys = [keys] if isinstance(keys, str) else list(keys)
+            parts = []
+            for key in keys:
+                if key.endswith("/*"):
+                    parts.append("substr(key, 1, ?) = ?")
+                    args.extend([len(key) - 1, key[:-1]])
+                else:
+                    parts.append("key = ?")
+                    args.append(key)
+            where.append(f"({' OR '.join(parts) or '0'})")
+        sql = "SELECT run_id, epoch, key, value FROM metrics"
+        sql += (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY run_id, epoch, key"
+        return [
+            MetricRow(r, e, k, math.nan if v is None else v) for r, e, k, v in self.conn.execute(sql, args)
+        ]
+
+    def final_metrics(self, run_ids: Iterable[int], keys: Iterable[str]) -> dict[int, dict[str, float]]:
+        """``{run_id: {key: value}}`` at each run's last completed epoch (runs without one are absent)."""
+        ids, keys = list(run_ids), list(keys)
+        if not ids or not keys:
+            return {}
+        sql = f"""SELECT m.run_id, m.key, m.value FROM metrics m JOIN runs r ON r.id = m.run_id
+                  WHERE m.epoch = r.epochs_done AND m.run_id IN ({", ".join("?" * len(ids))})
+                  AND m.key IN ({", ".join("?" * len(keys))})"""
+        out: dict[int, dict[str, float]] = {}
+        for run_id, key, value in self.conn.execute(sql, [*ids, *keys]):
+            out.setdefault(run_id, {})[key] = math.nan if value is None else value
+        return out
+
+    def history(self, run_id: int) -> list[dict[str, float]]:
+        """Per-epoch metrics of one run: a list of ``{key: value}`` with an ``epoch`` entry, by epoch."""
+        by_epoch: dict[int, dict[str, float]] = {}
+        for row in self.metrics(run_id):
+            by_epoch.setdefault(row.epoch, {"epoch": row.epoch})[row.key] = row.value
+        return [by_epoch[e] for e in sorted(by_epoch)]
+
+    @staticmethod
+    def _record(row: tuple) -> RunRecord:
+        values = list(row)
+        values[5] = json.loads(values[5])
+        return RunRecord(*values)
+
+
+def _real(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value

@@ -1,0 +1,231 @@
+"""Sweeps: a (variant, seed) grid of runs sharing a results store, resumable and run by worker processes.
+
+A sweep file is YAML::
+
+    study: anact-mlp
+    seeds: [0, 1, 2]
+    config: base.yaml          # a run config: a path (relative to this file) or an inline mapping
+    variants:                  # name -> overrides of the base config (mapping or list of key=value)
+      relu: {model.act: relu}
+      selu: [model.act=selu, model.init=lecun_normal]
+
+Runs whose key (study, variant, seed, config hash) is already ``finished`` or ``diverged`` in the store
+are skipped, so re-running an interrupted sweep does only what is missing; an interrupted or failed run
+is retried and continues from its last checkpoint. A run that raises is recorded as ``failed`` with its
+traceback and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from normact.train.config import (
+    Config,
+    ConfigError,
+    config_hash,
+    config_to_dict,
+    load_config,
+    parse_override,
+    with_overrides,
+)
+from normact.train.loop import Callback, Splits, load_data, train
+from normact.train.store import DEFAULT_STORE, DONE_STATUSES, ResultsStore
+
+log = logging.getLogger("normact.train")
+
+DataFn = Callable[[Any], Splits]
+CallbacksFn = Callable[[Config], Sequence[Callback]]
+
+
+@dataclass
+class Sweep:
+    """A grid of runs: every variant (named overrides of ``base``) times every seed."""
+
+    study: str
+    base: Config
+    variants: dict[str, dict[str, Any]] = field(default_factory=lambda: {"default": {}})
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+    def configs(self) -> list[Config]:
+        """The run configs, variant by variant, seed by seed (all validated before anything runs)."""
+        out = []
+        for name, overrides in self.variants.items():
+            variant = with_overrides(self.base, overrides)
+            for seed in self.seeds:
+                out.append(
+                    with_overrides(variant, {"study": self.study, "variant": name, "train.seed": seed})
+                )
+        return out
+
+
+@dataclass(frozen=True)
+class SweepItem:
+    """What happened to one run of a sweep: ``skipped`` (already done), or the run's final status."""
+
+    variant: str
+    seed: int
+    status: str
+    run_id: int | None = None
+    error: str | None = None
+
+
+_SWEEP_KEYS = ("study", "seeds", "config", "variants")
+
+
+def load_sweep(source: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> Sweep:
+    """Read a sweep file (or mapping); ``overrides`` (``key=value``) apply to the base config."""
+    folder = Path(".")
+    if isinstance(source, Mapping):
+        raw = dict(source)
+    else:
+        folder = Path(source).parent
+        with open(source) as f:
+            raw = yaml.safe_load(f) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"sweep file {str(source)!r} must hold a mapping, got {raw!r}")
+    unknown = [k for k in raw if k not in _SWEEP_KEYS]
+    if unknown:
+        raise ConfigError(f"unknown sweep key {unknown[0]!r}; valid keys: {', '.join(_SWEEP_KEYS)}")
+    base = raw.get("config")
+    if isinstance(base, str):
+        base = folder / base
+    config = load_config(base, overrides)
+    seeds = raw.get("seeds", [config.train.seed])
+    if isinstance(seeds, int):
+        seeds = [seeds]
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"sweep key 'seeds' expects a list of integers, got {seeds!r}")
+    variants: dict[str, dict[str, Any]] = {}
+    for name, spec in (raw.get("variants") or {"default": None}).items():
+        if spec is None:
+            variants[str(name)] = {}
+        elif isinstance(spec, Mapping):
+            variants[str(name)] = dict(spec)
+        elif isinstance(spec, list) and all(isinstance(s, str) for s in spec):
+            variants[str(name)] = dict(parse_override(item) for item in spec)
+        else:
+            raise ConfigError(f"variant {name!r} must be a mapping or a list of key=value, got {spec!r}")
+    study = raw.get("study", config.study)
+    if not isinstance(study, str):
+        raise ConfigError(f"sweep key 'study' expects a string, got {study!r}")
+    sweep = Sweep(study=study, base=config, variants=variants, seeds=seeds)
+    sweep.configs()  # validate every variant now
+    return sweep
+
+
+def run_sweep(
+    sweep: Sweep,
+    store: str | Path = DEFAULT_STORE,
+    *,
+    jobs: int = 1,
+    data_fn: DataFn = load_data,
+    callbacks_fn: CallbacksFn | None = None,
+) -> list[SweepItem]:
+    """Run every run of ``sweep`` not yet finished or diverged in the store at ``store``.
+
+    Args:
+        sweep: the grid.
+        store: path of the SQLite results store.
+        jobs: worker processes; 1 runs everything in this process.
+        data_fn: ``data_fn(config.data) -> Splits``; a module-level function when ``jobs > 1``.
+        callbacks_fn: ``callbacks_fn(config) -> callbacks`` for each run; module-level when ``jobs > 1``.
+
+    Returns:
+        One ``SweepItem`` per run, in grid order.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    configs = sweep.configs()
+    items: list[SweepItem | None] = [None] * len(configs)
+    todo = []
+    with ResultsStore(store) as results:
+        for i, cfg in enumerate(configs):
+            done = results.find_run(cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
+            if done is not None and done.status in DONE_STATUSES:
+                items[i] = SweepItem(cfg.variant, cfg.train.seed, "skipped", done.id)
+            else:
+                todo.append(i)
+    log.info("sweep %s: %d runs, %d done, %d to run with %d job(s)", sweep.study, len(configs),
+             len(configs) - len(todo), len(todo), jobs)  # fmt: skip
+    if jobs == 1:
+        for i in todo:
+            items[i] = _run_one(configs[i], str(store), data_fn, callbacks_fn)
+        _data_cache.clear()
+    else:
+        # several progress bars on one terminal garble each other
+        configs = [
+            with_overrides(c, {"train.progress": "log"}) if c.train.progress == "auto" else c for c in configs
+        ]
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")
+        init_args = (threads, logging.getLogger().getEffectiveLevel())
+        with ProcessPoolExecutor(
+            jobs, mp_context=context, initializer=_init_worker, initargs=init_args
+        ) as pool:
+            futures = {i: pool.submit(_run_one, configs[i], str(store), data_fn, callbacks_fn) for i in todo}
+            for i, future in futures.items():
+                try:
+                    items[i] = future.result()
+                except BrokenProcessPool as e:
+                    cfg = configs[i]
+                    items[i] = SweepItem(
+                        cfg.variant, cfg.train.seed, "failed", error=f"worker process died: {e}"
+                    )
+    return [item for item in items if item is not None]
+
+
+def _init_worker(threads: int, log_level: int) -> None:
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=log_level, format="%(message)s")
+
+
+_data_cache: dict[str, Splits] = {}
+
+
+def _load(data_fn: DataFn, cfg: Config) -> Splits:
+    """Load the data once per worker for runs that share a data source (the latest source is kept)."""
+    key = json.dumps(
+        [getattr(data_fn, "__qualname__", repr(data_fn)), config_to_dict(cfg)["data"]], sort_keys=True
+    )
+    if key not in _data_cache:
+        _data_cache.clear()
+        _data_cache[key] = data_fn(cfg.data)
+    return _data_cache[key]
+
+
+def _run_one(cfg: Config, store_path: str, data_fn: DataFn, callbacks_fn: CallbacksFn | None) -> SweepItem:
+    store = ResultsStore(store_path)
+    try:
+        callbacks = callbacks_fn(cfg) if callbacks_fn is not None else ()
+        data = _load(data_fn, cfg)
+    except Exception:
+        error = traceback.format_exc()
+        run_id = store.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
+                                 config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
+        store.finish_run(run_id, "failed", error=error)
+        store.close()
+        log.error("%s/%s/seed%d failed before training:\n%s", cfg.study, cfg.variant, cfg.train.seed, error)
+        return SweepItem(cfg.variant, cfg.train.seed, "failed", run_id, error)
+    try:
+        result = train(cfg, store, callbacks, data=data, resume=cfg.train.out_dir is not None)
+    except Exception:
+        error = traceback.format_exc()
+        record = store.find_run(cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
+        log.error("%s/%s/seed%d failed:\n%s", cfg.study, cfg.variant, cfg.train.seed, error)
+        return SweepItem(cfg.variant, cfg.train.seed, "failed", record.id if record else None, error)
+    finally:
+        store.close()
+    return SweepItem(cfg.variant, cfg.train.seed, result.status, result.run_id)

@@ -1,0 +1,258 @@
+import logging
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from normact.train import ResultsStore, checkpoint_path, load_checkpoint, train
+
+from .tinyrun import make_splits, tiny_config
+
+TESTS = Path(__file__).resolve().parents[1]
+AUGMENT = "[{name: RandomCrop, size: 4, padding: 1}, {name: RandomHorizontalFlip}]"
+SRC = TESTS.parent / "src"
+
+
+def _drop_time(history):
+    return [{k: v for k, v in entry.items() if k != "time"} for entry in history]
+
+
+def _assert_same_run(a, b):
+    """Bit-identical parameters, buffers and metrics (wall-clock time aside)."""
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+    assert _drop_time(a.history) == _drop_time(b.history)
+    assert (a.status, a.epochs_done, a.diverged_epoch) == (b.status, b.epochs_done, b.diverged_epoch)
+
+
+def _assert_same_optimizer(path_a, path_b):
+    oa, ob = load_checkpoint(path_a)["optimizer"], load_checkpoint(path_b)["optimizer"]
+    assert oa["param_groups"] == ob["param_groups"]
+    for i, state in oa["state"].items():
+        for k, v in state.items():
+            assert torch.equal(v, ob["state"][i][k]) if torch.is_tensor(v) else v == ob["state"][i][k]
+
+
+class Record:
+    """A callback that records what it is given and messes with every RNG it can reach."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_end(self, model, epoch, batches):
+        sizes = [len(y) for _, y in batches]
+        self.seen.append((epoch, model.training, sizes))
+        torch.rand(5), np.random.rand(3), random.random()  # noqa: NPY002
+        x, _ = next(iter(batches))
+        model(x).sum().backward()  # gradients are reset before the next step
+        return {"weight_mean/fc1": model.fc1.weight.mean().item(), "batches": float(len(sizes))}
+
+
+def test_run_is_seeded_and_stored(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    cfg = tiny_config(tmp_path)
+    a = train(cfg, store, data=make_splits())
+    b = train(tiny_config(), data=make_splits())
+    _assert_same_run(a, b)
+    assert a.status == "finished" and a.epochs_done == 3 and a.diverged_epoch is None
+    assert a.history[-1]["train_loss"] < a.history[0]["train_loss"]
+    assert a.history[-1]["test_acc"] > 0.6  # three separable blobs: far above chance
+    rec = store.get_run(a.run_id)
+    assert (rec.status, rec.epochs_done, rec.config_hash) == ("finished", 3, a.config_hash)
+    assert store.history(a.run_id) == a.history
+    assert a.checkpoint == checkpoint_path(cfg) and load_checkpoint(a.checkpoint)["epoch"] == 3
+    c = train(tiny_config(None, "train.seed=1"), data=make_splits())
+    assert not torch.equal(c.model.fc1.weight, a.model.fc1.weight)
+
+
+def test_callbacks_are_stored_and_do_not_perturb_training(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    rec = Record()
+    cfg = tiny_config(None, "train.probe_samples=20", "model.kwargs.width=12")
+    with_cb = train(cfg, store, [rec], data=make_splits())
+    without = train(cfg, data=make_splits())
+    assert _drop_time(without.history) == [
+        {k: v for k, v in h.items() if k not in ("weight_mean/fc1", "batches")}
+        for h in _drop_time(with_cb.history)
+    ]
+    for key in without.model.state_dict():
+        assert torch.equal(without.model.state_dict()[key], with_cb.model.state_dict()[key])
+    assert rec.seen == [(e, False, [16, 4]) for e in (1, 2, 3)]  # eval mode, the first 20 test samples
+    assert with_cb.model.training
+    stored = store.history(with_cb.run_id)
+    assert [h["weight_mean/fc1"] for h in stored] == [h["weight_mean/fc1"] for h in with_cb.history]
+
+
+def test_callback_errors(tmp_path):
+    with pytest.raises(TypeError, match="has no on_epoch_end"):
+        train(tiny_config(), callbacks=[lambda *a: {}], data=make_splits())
+
+    class Clash:
+        def on_epoch_end(self, model, epoch, batches):
+            return {"test_acc": 1.0}
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with pytest.raises(ValueError, match=r"metric names \['test_acc'\] that are already taken"):
+        train(tiny_config(), store, [Clash()], data=make_splits())
+    run = store.runs()[0]
+    assert run.status == "failed" and "already taken" in run.error and "Traceback" in run.error
+
+
+def test_divergence_is_recorded_with_its_epoch(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    cfg = tiny_config(tmp_path, "schedule.name=multistep", "schedule.milestones=[1]", "schedule.gamma=1e15")
+    result = train(cfg, store, data=make_splits())
+    assert (result.status, result.diverged_epoch, result.epochs_done) == ("diverged", 2, 1)
+    assert [h["epoch"] for h in result.history] == [1]
+    rec = store.get_run(result.run_id)
+    assert (rec.status, rec.diverged_epoch, rec.epochs_done) == ("diverged", 2, 1)
+    assert store.history(result.run_id) == result.history
+    assert load_checkpoint(checkpoint_path(cfg))["epoch"] == 1
+
+
+class ListDataset(Dataset):
+    """A map-style dataset that is not a TensorDataset: goes through the DataLoader path."""
+
+    def __init__(self, tensors):
+        self.x, self.y = tensors.tensors
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+class StopAt:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, model, epoch, batches):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+        return {}
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["tensor-sgd", "loader-adam-clip", "augment-mixup-adamw"],
+)
+def test_resume_in_process_is_bit_identical(tmp_path, case):
+    splits = make_splits(image=case.startswith("augment"))
+    overrides = {
+        "tensor-sgd": ["schedule.name=step", "schedule.step_size=1", "optim.nesterov=true"],
+        "loader-adam-clip": ["optim.name=adam", "optim.lr=0.01", "optim.clip_grad_norm=0.5",
+                             "optim.clip_grad_value=0.1", "data.drop_last=true"],
+        "augment-mixup-adamw": ["optim.name=adamw", "optim.lr=0.01", "optim.weight_decay_groups.norm=0",
+                                "data.mixup_alpha=0.7", f"data.transforms={AUGMENT}"],
+    }[case]  # fmt: skip
+    if case.startswith("loader"):
+        splits.train, splits.test = ListDataset(splits.train), ListDataset(splits.test)
+    full = train(tiny_config(tmp_path / "full", *overrides), data=splits)
+    store = ResultsStore(tmp_path / "r.sqlite")
+    cfg = tiny_config(tmp_path / "cut", *overrides)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, store, [StopAt(2)], data=splits)
+    run = store.runs()[0]
+    assert (run.status, run.epochs_done) == ("failed", 1) and "KeyboardInterrupt" in run.error
+    assert load_checkpoint(checkpoint_path(cfg))["epoch"] == 1
+    resumed = train(cfg, store, data=splits, resume=True)
+    _assert_same_run(full, resumed)
+    _assert_same_optimizer(full.checkpoint, resumed.checkpoint)
+    assert _drop_time(store.history(resumed.run_id)) == _drop_time(full.history)
+    assert store.get_run(resumed.run_id).status == "finished"
+
+
+class FirstBatch:
+    def on_epoch_end(self, model, epoch, batches):
+        self.x = next(iter(batches))[0]
+        return {}
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_inputs_are_normalized_with_the_dataset_statistics(normalize):
+    splits = make_splits(image=True)
+    probe = FirstBatch()
+    train(tiny_config(None, f"data.normalize={normalize}", "train.epochs=1"), callbacks=[probe], data=splits)
+    raw = splits.test.tensors[0][:16]
+    expected = (raw - splits.mean[0]) / splits.std[0] if normalize else raw
+    torch.testing.assert_close(probe.x, expected, rtol=0, atol=1e-6)
+
+
+def test_unknown_transform_lists_the_valid_ones():
+    with pytest.raises(
+        ValueError, match=r"data.transforms\[0\]: unknown transform 'Flip'; choose from \[.*'RandomCrop'"
+    ):
+        train(tiny_config(None, "data.transforms=[{name: Flip}]"), data=make_splits(image=True))
+
+
+def test_resume_errors_and_fresh_start(tmp_path):
+    with pytest.raises(ValueError, match="resume needs checkpoints"):
+        train(tiny_config(), data=make_splits(), resume=True)
+    fresh = train(tiny_config(tmp_path), data=make_splits(), resume=True)  # no checkpoint yet: from scratch
+    again = train(tiny_config(tmp_path), data=make_splits(), resume=True)  # finished: nothing left to do
+    _assert_same_run(fresh, again)
+
+
+def test_progress_log_lines(caplog):
+    with caplog.at_level(logging.INFO, logger="normact.train"):
+        train(tiny_config(None, "train.progress=auto"), data=make_splits())  # stderr is not a terminal here
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(":")[0] for line in lines] == [f"tiny/default/seed0 epoch {e}/3" for e in (1, 2, 3)]
+    assert "test_acc" in lines[0]
+
+
+_KILLED_RUN = textwrap.dedent(
+    """
+    import sys, time
+    sys.path[:0] = [sys.argv[1], sys.argv[2]]
+    from train.tinyrun import make_splits, tiny_config
+    from normact.train import ResultsStore, train
+
+    class Slow:
+        def on_epoch_end(self, model, epoch, batches):
+            time.sleep(0.25)
+            return {}
+
+    cfg = tiny_config(sys.argv[3], "train.epochs=8")
+    train(cfg, ResultsStore(sys.argv[4]), [Slow()], data=make_splits())
+    """
+)
+
+
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(_KILLED_RUN)
+    cfg = tiny_config(tmp_path / "killed", "train.epochs=8")
+    ckpt = checkpoint_path(cfg)
+    store = ResultsStore(tmp_path / "r.sqlite")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(SRC), str(TESTS), str(tmp_path / "killed"), str(store.path)]
+    )
+    deadline = time.monotonic() + 60
+    while not ckpt.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, (
+            "the run ended before its first checkpoint"
+        )
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    killed_at = load_checkpoint(ckpt)["epoch"]
+    assert 1 <= killed_at < 8
+    assert store.runs()[0].status == "running"  # nobody got to record anything else
+    resumed = train(cfg, store, data=make_splits(), resume=True)
+    full = train(tiny_config(tmp_path / "full", "train.epochs=8"), data=make_splits())
+    _assert_same_run(full, resumed)
+    _assert_same_optimizer(full.checkpoint, resumed.checkpoint)
+    assert _drop_time(store.history(resumed.run_id)) == _drop_time(full.history)
+    assert store.get_run(resumed.run_id).status == "finished"

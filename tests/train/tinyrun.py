@@ -1,0 +1,71 @@
+"""A tiny registered model and random data shared by the runner tests (and their subprocesses)."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from normact.models import register_model
+from normact.train import Config, load_config
+
+
+@register_model("tiny_mlp")
+class TinyMLP(nn.Module):
+    """Linear -> BatchNorm -> act -> Dropout -> Linear, small enough for many runs per second."""
+
+    def __init__(self, num_classes: int, input_shape: tuple[int, ...], width: int = 16, act: str = "relu"):
+        super().__init__()
+        acts = {"relu": nn.ReLU, "tanh": nn.Tanh}
+        self.flat = nn.Flatten()
+        self.fc1 = nn.Linear(math.prod(input_shape), width)
+        self.norm = nn.BatchNorm1d(width)
+        self.act = acts[act]()
+        self.drop = nn.Dropout(0.2)
+        self.fc2 = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(self.act(self.norm(self.fc1(self.flat(x))))))
+
+
+def make_splits(data_cfg: object = None, n_train: int = 96, n_test: int = 40, image: bool = False):
+    """Random Gaussian blobs, one mean per class (fixed seed): vectors (8,) or 1x4x4 images in [0, 1]."""
+    g = torch.Generator().manual_seed(1234)
+    classes, shape = 3, (1, 4, 4) if image else (8,)
+    centers = torch.randn(classes, *shape, generator=g)
+    y = torch.randint(0, classes, (n_train + n_test,), generator=g)
+    x = centers[y] + 0.8 * torch.randn(n_train + n_test, *shape, generator=g)
+    mean = std = None
+    if image:
+        x = torch.sigmoid(x)
+        mean, std = (x[:n_train].mean().item(),), (x[:n_train].std().item(),)
+    return SimpleNamespace(
+        train=TensorDataset(x[:n_train], y[:n_train]),
+        test=TensorDataset(x[n_train:], y[n_train:]),
+        num_classes=classes,
+        input_shape=shape,
+        name="blobs",
+        mean=mean,
+        std=std,
+    )
+
+
+def tiny_config(out_dir: object = None, *overrides: str) -> Config:
+    """A three-epoch run of ``tiny_mlp`` with a warm-up and a cosine schedule."""
+    base = {
+        "study": "tiny",
+        "data": {"name": "blobs", "batch_size": 16, "eval_batch_size": 16},
+        "model": {"name": "tiny_mlp", "act": "relu"},
+        "optim": {"name": "sgd", "lr": 0.05, "weight_decay": 1e-3},
+        "schedule": {"name": "cosine", "warmup_epochs": 0.5},
+        "train": {
+            "epochs": 3,
+            "threads": 1,
+            "progress": "none",
+            "out_dir": None if out_dir is None else str(out_dir),
+        },
+    }
+    return load_config(base, overrides)
