@@ -104,8 +104,8 @@ def show(r: dict) -> str:
     shape = "x".join(map(str, r["shape"]))
     return (
         f"{r['layer']:19s} {shape:>11s} | fwd {r['forward_ms']:7.3f} vs {r['baseline_forward_ms']:7.3f} "
-        f"ms = {r['forward_ratio']:4.2f}x | fwd+bwd {r['fwd_bwd_ms']:7.3f} vs {r['baseline_fwd_bwd_ms']:7.3f} "
-        f"ms = {r['fwd_bwd_ratio']:4.2f}x | saved {r['saved_x_input']:5.3f}x ({r['baseline']} "
+        f"ms = {r['forward_ratio']:4.2f}x | fwd+bwd {r['fwd_bwd_ms']:7.3f} vs "
+        f"{r['baseline_fwd_bwd_ms']:7.3f} ms = {r['fwd_bwd_ratio']:4.2f}x | saved {r['saved_x_input']:5.3f}x ({r['baseline']} "
         f"{r['baseline_saved_x_input']:4.2f}x) | target {r['target']:.2f}x {'ok' if met else 'MISSED'}"
     )
 
