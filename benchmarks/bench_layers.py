@@ -102,12 +102,11 @@ def show(r: dict) -> str:
     # a layer may save a few scalars (its statistics) beside the input: up to 1.001x counts as 1x
     met = max(r["forward_ratio"], r["fwd_bwd_ratio"]) <= r["target"] and r["saved_x_input"] <= 1.001
     shape = "x".join(map(str, r["shape"]))
-    return (
-        f"{r['layer']:19s} {shape:>11s} | fwd {r['forward_ms']:7.3f} vs {r['baseline_forward_ms']:7.3f} "
-        f"ms = {r['forward_ratio']:4.2f}x | fwd+bwd {r['fwd_bwd_ms']:7.3f} vs "
-        f"{r['baseline_fwd_bwd_ms']:7.3f} ms = {r['fwd_bwd_ratio']:4.2f}x | saved {r['saved_x_input']:5.3f}x ({r['baseline']} "
-        f"{r['baseline_saved_x_input']:4.2f}x) | target {r['target']:.2f}x {'ok' if met else 'MISSED'}"
-    )
+    fwd = f"{r['forward_ms']:7.3f} vs {r['baseline_forward_ms']:7.3f} ms = {r['forward_ratio']:4.2f}x"
+    fwd_bwd = f"{r['fwd_bwd_ms']:7.3f} vs {r['baseline_fwd_bwd_ms']:7.3f} ms = {r['fwd_bwd_ratio']:4.2f}x"
+    saved = f"{r['saved_x_input']:5.3f}x ({r['baseline']} {r['baseline_saved_x_input']:4.2f}x)"
+    verdict = f"target {r['target']:.2f}x {'ok' if met else 'MISSED'}"
+    return f"{r['layer']:19s} {shape:>11s} | fwd {fwd} | fwd+bwd {fwd_bwd} | saved {saved} | {verdict}"
 
 
 def main() -> None:
