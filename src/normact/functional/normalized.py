@@ -183,10 +183,9 @@ def _row_shape(t: Tensor, x: Tensor, per_row: bool) -> Tensor:
 
 
 def _check_finite(moments: Tensor) -> None:
-    finite = torch.isfinite(moments).all()
-    if _fused.traced(finite):  # keep the check inside a traced graph
-        torch._assert_async(finite, _NON_FINITE)
-    elif not bool(finite):
+    if _fused.traced(moments):  # keep the check inside a traced graph
+        torch._assert_async(torch.isfinite(moments).all(), _NON_FINITE)
+    elif not math.isfinite(moments.sum().item()):  # the float64 sums of finite inputs are finite
         raise ValueError(_NON_FINITE)
 
 
