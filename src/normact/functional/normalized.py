@@ -191,7 +191,7 @@ def _check_finite(moments: Tensor) -> None:
 
 def _statistics(
     moments: Tensor | None,
-    running: tuple[Tensor, ...],
+    running: tuple[Tensor | None, ...],
     alpha: Tensor,
     b: float,
     momentum: float | None,
@@ -200,7 +200,7 @@ def _statistics(
     instance: bool,
     eps: float,
     kernels,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
     """``(mu, rho, rho', scale, count)`` the output uses: each sample's own (``instance``), the running
     values updated by ``moments`` (training), or the running values (eval, ``moments`` None)."""
     if kernels is not None:  # the same rules in C++, without a tensor op per scalar
@@ -209,16 +209,15 @@ def _statistics(
         mean, rho, rho_prime, scale, count = kernels.statistics(
             moments, *running, instance, m, lower, upper, _CONSTANT_ULPS * eps, b_tanh
         )
-        return mean, rho, rho_prime, scale, count
-    # every output is a new tensor: an input returned as an output trips AOT autograd (torch 2.11)
-    mean, rho, rho_prime, count = (t.clone() for t in running)
-    if instance:  # no running values; count is a placeholder
+        return mean, rho, rho_prime, scale, None if instance else count
+    if instance:  # no running values
         mean, rho, rho_prime = _instance_statistics(moments, eps)
-    elif moments is not None:
+        count = None
+    elif moments is None:  # eval: new tensors, since an input returned as an output cannot be saved
+        mean, rho, rho_prime, count = (t.clone() for t in running)
+    else:
         batch = [s[0] for s in _batch_statistics(moments, eps)]
-        mean, rho, rho_prime, count = update_running_statistics(
-            mean, rho, rho_prime, count, *batch, momentum, lower, upper
-        )
+        mean, rho, rho_prime, count = update_running_statistics(*running, *batch, momentum, lower, upper)
     scale = normalization_factor(rho, rho_prime) + b * torch.tanh(alpha.to(rho.dtype))
     return mean, rho, rho_prime, scale, count
 
@@ -230,10 +229,10 @@ class _NormalizedActivation(torch.autograd.Function):
     def forward(
         x: Tensor,
         alpha: Tensor,
-        mean: Tensor,
-        rho: Tensor,
-        rho_prime: Tensor,
-        count: Tensor,
+        mean: Tensor | None,
+        rho: Tensor | None,
+        rho_prime: Tensor | None,
+        count: Tensor | None,
         base: Elementwise,
         b: float,
         momentum: float | None,
@@ -242,7 +241,7 @@ class _NormalizedActivation(torch.autograd.Function):
         training: bool,
         instance: bool,
         group: object,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor]:
         x = x.contiguous(memory_format=memory_format(x))
         groups = x.shape[0] if instance else 1
         kernels = _kernels(x, base)
@@ -264,7 +263,7 @@ class _NormalizedActivation(torch.autograd.Function):
         x, alpha, *_ = inputs
         ctx.base, ctx.b, ctx.instance = inputs[6], inputs[7], inputs[12]
         mean, scale = output[1], output[5]
-        ctx.mark_non_differentiable(*output[1:])
+        ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
         ctx.save_for_backward(x, alpha, mean, scale)
 
     @staticmethod
@@ -348,8 +347,7 @@ def normalized_activation(
     if instance:
         if input.dim() < 2:
             raise ValueError(f"instance-wise statistics need a batch dimension (got {input.dim()}D input)")
-        # unused placeholders: torch.compile (AOT autograd, torch 2.11) mishandles None tensor inputs
-        stats = torch.zeros(4, device=input.device).unbind()
+        stats = (None, None, None, None)
     else:
         stats = (running_mean, running_rho, running_rho_prime, num_batches_tracked)
         if any(t is None for t in stats):
