@@ -423,10 +423,13 @@ def kernels() -> Any:
 def traced(*tensors: Tensor) -> bool:
     """Whether ops on ``tensors`` are being traced or intercepted rather than run.
 
-    True under ``torch.compile``, under a ``TorchDispatchMode`` (fake tensors, ``make_fx``, flop
-    counters) and for tensor subclasses (the fake and functional tensors compilers trace with).
+    True under ``torch.compile``, under ``torch.func`` transforms, under a ``TorchDispatchMode``
+    (fake tensors, ``make_fx``, flop counters) and for tensor subclasses (the fake and functional
+    tensors compilers trace with).
     """
-    if torch.compiler.is_compiling() or _python_dispatch._get_current_dispatch_mode() is not None:
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return True
+    if _python_dispatch._get_current_dispatch_mode() is not None:
         return True
     return any(type(t) not in _PLAIN for t in tensors)
 

@@ -74,7 +74,7 @@ class Elementwise:
         """``grad * f'(x)``, written into ``out`` where the activation supports it."""
         if out is not None and self.vjp_out is not None:
             return self.vjp_out(grad, x, out)
-        return self.df(x).mul_(grad)
+        return grad * self.df(x)
 
     def __repr__(self) -> str:
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.items())})"

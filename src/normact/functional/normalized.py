@@ -10,7 +10,9 @@ f and f' in the backward pass. On CPU it runs on the fused kernels of ``_fused``
 
 from __future__ import annotations
 
+import inspect
 import math
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -222,6 +224,19 @@ def _statistics(
     return mean, rho, rho_prime, scale, count
 
 
+class _Config(NamedTuple):
+    """The non-tensor arguments of :class:`_NormalizedActivation` (one argument: ``apply`` binds each)."""
+
+    base: Elementwise
+    b: float
+    momentum: float | None
+    lower: float
+    upper: float
+    training: bool
+    instance: bool
+    group: object
+
+
 class _NormalizedActivation(torch.autograd.Function):
     """Forward: statistics, running update and output; backward from the saved input only."""
 
@@ -233,15 +248,9 @@ class _NormalizedActivation(torch.autograd.Function):
         rho: Tensor | None,
         rho_prime: Tensor | None,
         count: Tensor | None,
-        base: Elementwise,
-        b: float,
-        momentum: float | None,
-        lower: float,
-        upper: float,
-        training: bool,
-        instance: bool,
-        group: object,
+        config: _Config,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor]:
+        base, b, momentum, lower, upper, training, instance, group = config
         x = x.contiguous(memory_format=memory_format(x))
         groups = x.shape[0] if instance else 1
         kernels = _kernels(x, base)
@@ -261,7 +270,8 @@ class _NormalizedActivation(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
         x, alpha, *_ = inputs
-        ctx.base, ctx.b, ctx.instance = inputs[6], inputs[7], inputs[12]
+        config = inputs[6]
+        ctx.base, ctx.b, ctx.instance = config.base, config.b, config.instance
         mean, scale = output[1], output[5]
         ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
         ctx.save_for_backward(x, alpha, mean, scale)
@@ -279,7 +289,12 @@ class _NormalizedActivation(torch.autograd.Function):
             # dL/dalpha = b (1 - tanh^2 alpha) sum(grad * (f(x) - mu)) (ANAct eq. 36)
             tanh = torch.tanh(alpha.to(centered.dtype))
             grad_alpha = (ctx.b * (1 - tanh * tanh) * centered.sum()).to(alpha.dtype)
-        return (grad_x if ctx.needs_input_grad[0] else None, grad_alpha) + (None,) * 12
+        return (grad_x if ctx.needs_input_grad[0] else None, grad_alpha) + (None,) * 5
+
+
+# Function.apply binds its arguments to forward's signature on every call; a stored signature spares
+# inspect rebuilding it each time.
+_NormalizedActivation.forward.__signature__ = inspect.signature(_NormalizedActivation.forward)
 
 
 def _input_grad(
@@ -356,9 +371,8 @@ def normalized_activation(
                 "num_batches_tracked (or instance=True)"
             )
     group = _process_group(sync and training and not instance, process_group)
-    out, mean, rho, rho_prime, count, _ = _NormalizedActivation.apply(
-        input, alpha, *stats, base, b, momentum, lower, upper, training, instance, group
-    )
+    config = _Config(base, b, momentum, lower, upper, training, instance, group)
+    out, mean, rho, rho_prime, count, _ = _NormalizedActivation.apply(input, alpha, *stats, config)
     if training and not instance:
         with torch.no_grad():
             running_mean.copy_(mean.reshape(()))

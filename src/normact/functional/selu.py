@@ -11,6 +11,8 @@ gradient).
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -30,12 +32,13 @@ def _unscaled(x: Tensor, kind: str, alpha: float, beta: float, scale: float = 1.
     return _aten.elu(x, alpha, scale, beta)
 
 
-def _unscaled_vjp(grad: Tensor, x: Tensor, kind: str, alpha: float, beta: float, out: Tensor) -> Tensor:
-    """``grad * f'(x) / lam`` written into ``out``."""
+def _unscaled_vjp(grad: Tensor, x: Tensor, kind: str, alpha: float, beta: float) -> Tensor:
+    """``grad * f'(x) / lam`` as a fresh tensor."""
     if kind == "lselu":
-        out = _aten.elu_backward.grad_input(grad, alpha, 1.0, 1.0, False, x, grad_input=out)
-        return out.add_(torch.where(x > 0, 0.0, grad), alpha=beta)
-    return _aten.elu_backward.grad_input(grad, alpha, 1.0, beta, False, x, grad_input=out)
+        return _aten.elu_backward(grad, alpha, 1.0, 1.0, False, x).add_(
+            torch.where(x > 0, 0.0, grad), alpha=beta
+        )
+    return _aten.elu_backward(grad, alpha, 1.0, beta, False, x)
 
 
 def _kernel(kind: str, alpha: float, beta: float) -> tuple[int, float, float, float]:
@@ -95,15 +98,18 @@ class _SELUFamily(torch.autograd.Function):
             )
             grad_lam = dot.reshape(()).to(lam_t.dtype) if ctx.needs_input_grad[1] else None
             return gx if ctx.needs_input_grad[0] else None, grad_lam, None, None, None
-        buf, grad_lam = None, None
+        grad_lam = grad_x = None
         if ctx.needs_input_grad[1]:
-            buf = _unscaled(x, ctx.kind, ctx.alpha, ctx.beta)
-            grad_lam = row_dot(grad, buf, 1).reshape(()).to(lam_t.dtype)
-        grad_x = None
+            g = _unscaled(x, ctx.kind, ctx.alpha, ctx.beta)
+            grad_lam = row_dot(grad, g, 1).reshape(()).to(lam_t.dtype)
         if ctx.needs_input_grad[0]:
-            buf = torch.empty_like(x) if buf is None else buf
-            grad_x = _unscaled_vjp(grad, x, ctx.kind, ctx.alpha, ctx.beta, buf).mul_(lam)
+            grad_x = _unscaled_vjp(grad, x, ctx.kind, ctx.alpha, ctx.beta).mul_(lam)
         return grad_x, grad_lam, None, None, None
+
+
+# Function.apply binds its arguments to forward's signature on every call; a stored signature spares
+# inspect rebuilding it each time.
+_SELUFamily.forward.__signature__ = inspect.signature(_SELUFamily.forward)
 
 
 def selu_family(input: Tensor, kind: str, lam: float | Tensor, alpha: float, beta: float) -> Tensor:
