@@ -176,22 +176,47 @@ void moments_impl(const at::Tensor& x, T* y, const Act<T, K>& act, double* out) 
   }
 }
 
+// yi = a * f(xi) - c
+template <typename T, int64_t K>
+void forward_block(const Act<T, K> act, const T* xi, T* yi, int64_t n, T a, T c) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    T f, df;
+    act.eval(xi[i], f, df);
+    yi[i] = a * f - c;
+  }
+}
+
 template <typename T, int64_t K>
 void forward_impl(const at::Tensor& x, at::Tensor& y, const Act<T, K>& act, const double* scale,
                   const double* shift) {
   const T* px = x.data_ptr<T>();
   T* py = y.data_ptr<T>();
   for_blocks(x.size(0), x.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
-    const T a = T(scale[g]), c = T(scale[g] * shift[g]);
-    const T* xi = px + off;
-    T* yi = py + off;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-      T f, df;
-      act.eval(xi[i], f, df);
-      yi[i] = a * f - c;
-    }
+    forward_block<T, K>(act, px + off, py + off, n, T(scale[g]), T(scale[g] * shift[g]));
   });
+}
+
+// oi = a * gi * f'(xi); returns sum(gi * (f(xi) - c)) when DOT
+template <typename T, int64_t K, bool DOT>
+double backward_block(const Act<T, K> act, const T* xi, const T* gi, T* oi, int64_t n, T a, T c) {
+  double s = 0;
+  for (int64_t j = 0; j < n; j += INNER) {
+    const int64_t m = std::min(INNER, n - j);
+    const T* xj = xi + j;
+    const T* gj = gi + j;
+    T* oj = oi + j;
+    T t = 0;
+#pragma omp simd reduction(+ : t)
+    for (int64_t i = 0; i < m; ++i) {
+      T f, df;
+      act.eval(xj[i], f, df);
+      oj[i] = a * gj[i] * df;
+      if (DOT) t += gj[i] * (f - c);
+    }
+    s += t;
+  }
+  return s;
 }
 
 template <typename T, int64_t K>
@@ -204,44 +229,24 @@ void backward_impl(const at::Tensor& grad, const at::Tensor& x, at::Tensor& gx, 
   std::vector<double> part(G * nb, 0.0);
   for_blocks(G, M, [&](int64_t b, int64_t g, int64_t off, int64_t n) {
     const T a = T(scale[g]), c = T(shift[g]);
-    const T* xi = px + off;
-    const T* gi = pg + off;
-    T* oi = po + off;
-    if (!dot) {
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        T f, df;
-        act.eval(xi[i], f, df);
-        oi[i] = a * gi[i] * df;
-      }
-      return;
-    }
-    double s = 0;
-    for (int64_t j = 0; j < n; j += INNER) {
-      const int64_t m = std::min(INNER, n - j);
-      T t = 0;
-#pragma omp simd reduction(+ : t)
-      for (int64_t i = j; i < j + m; ++i) {
-        T f, df;
-        act.eval(xi[i], f, df);
-        oi[i] = a * gi[i] * df;
-        t += gi[i] * (f - c);
-      }
-      s += t;
-    }
-    part[b] = s;
+    if (dot) part[b] = backward_block<T, K, true>(act, px + off, pg + off, po + off, n, a, c);
+    else backward_block<T, K, false>(act, px + off, pg + off, po + off, n, a, c);
   });
   reduce_rows(part, G, nb, 1, out);
+}
+
+// yi = a * yi - c
+template <typename T>
+void affine_block(T* yi, int64_t n, T a, T c) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) yi[i] = a * yi[i] - c;
 }
 
 template <typename T>
 void affine_impl(at::Tensor& y, const double* scale, const double* shift) {
   T* py = y.data_ptr<T>();
   for_blocks(y.size(0), y.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
-    const T a = T(scale[g]), c = T(scale[g] * shift[g]);
-    T* yi = py + off;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) yi[i] = a * yi[i] - c;
+    affine_block<T>(py + off, n, T(scale[g]), T(scale[g] * shift[g]));
   });
 }
 
