@@ -3,7 +3,7 @@
 One pass over the input gives every statistic a normalized activation needs; one pass gives its
 output ``scale * (f(x) - shift)``; one pass gives ``scale * grad * f'(x)`` together with
 ``sum(grad * (f(x) - shift))`` (the gradient of ``alpha`` or of a trainable ``lam``). The C++ is
-compiled with ``torch.utils.cpp_extension.load_inline`` at first use (about 20 s) and cached by
+compiled with ``torch.utils.cpp_extension.load`` at first use (about 10 s) and cached by
 torch (``TORCH_EXTENSIONS_DIR``); its name carries a hash of the source, the flags, torch's version
 and the CPU, so a cached build is only reused where it was made for. Sums are taken in blocks of
 16384 elements whose partial sums are added in a fixed order, so results do not depend on the
@@ -35,8 +35,12 @@ _log = logging.getLogger(__name__)
 LEAKY, SILU, ELU, LSELU = 0, 1, 2, 3
 
 _SOURCE = r"""
-#include <torch/extension.h>
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
@@ -381,6 +385,18 @@ void affine(at::Tensor y, const at::Tensor& scale, const at::Tensor& shift) {
   const double* sh = rows(shift, y.size(0), "shift");
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "affine", [&] { affine_impl<scalar_t>(y, sc, sh); });
 }
+
+TORCH_LIBRARY(NAMESPACE, m) {
+  m.def("moments(Tensor x, Tensor(a!) y, int kind, float p0, float p1, float lam) -> Tensor", &moments);
+  m.def("statistics(Tensor? moments, Tensor? mean, Tensor? rho, Tensor? rho_prime, Tensor? count, "
+        "bool instance, float momentum, float lower, float upper, float tol, float b_tanh_alpha) -> Tensor[]",
+        &statistics);
+  m.def("forward(Tensor x, Tensor(a!) y, Tensor scale, Tensor shift, int kind, float p0, float p1, "
+        "float lam) -> ()", &forward);
+  m.def("backward(Tensor grad, Tensor x, Tensor(a!) gx, Tensor scale, Tensor shift, int kind, float p0, "
+        "float p1, float lam, bool dot) -> Tensor", &backward);
+  m.def("affine(Tensor(a!) y, Tensor scale, Tensor shift) -> ()", &affine);
+}
 """
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
@@ -393,18 +409,22 @@ _state: dict[str, Any] = {
 
 
 def _build() -> Any:
-    from torch.utils.cpp_extension import load_inline
+    """Compile and load the kernels as the torch operator library ``torch.ops.<name>``."""
+    from torch.utils.cpp_extension import get_default_build_root, load
 
     key = "|".join([_SOURCE, *_FLAGS, torch.__version__, torch.backends.cpu.get_cpu_capability()])
     name = "normact_fused_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()
+    source = os.path.join(root, f"{name}.cpp")
+    if not os.path.exists(source):  # written once, atomically: other processes may be building too
+        os.makedirs(root, exist_ok=True)
+        partial = f"{source}.{os.getpid()}"
+        with open(partial, "w") as f:
+            f.write(_SOURCE.replace("NAMESPACE", name))
+        os.replace(partial, source)
     _log.info("building the fused CPU kernels %s (once; cached by torch)", name)
-    return load_inline(
-        name,
-        cpp_sources=[_SOURCE],
-        functions=["moments", "statistics", "forward", "backward", "affine"],
-        extra_cflags=_FLAGS,
-        extra_ldflags=["-fopenmp"],
-    )
+    load(name, [source], extra_cflags=_FLAGS, extra_ldflags=["-fopenmp"], is_python_module=False)
+    return getattr(torch.ops, name)
 
 
 def kernels() -> Any:
