@@ -6,6 +6,10 @@ the script prints medians, the ratio layer / native, and the bytes autograd keep
 as a multiple of the input's size. Targets: normalized activations <= 1.3x their base, the SELU
 family <= 1.05x ``F.selu``, saved bytes <= 1x the input (a few saved scalars aside).
 
+glibc's malloc hands freed memory back to the system and faults it in again, which makes timings of
+tensors of a few MiB bimodal; ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRESHOLD_`` (printed
+when set) change that.
+
     python benchmarks/bench_layers.py [--repeat 25] [--threads N] [--torch-path] [--json out.json]
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import statistics
 import time
@@ -121,7 +126,8 @@ def main() -> None:
     torch.manual_seed(0)
     machine = platform.processor() or platform.machine()
     path = "pure-torch path" if args.torch_path else "fused CPU kernels where they apply"
-    print(f"torch {torch.__version__}, {machine}, {torch.get_num_threads()} threads, {path}")
+    malloc = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_"))
+    print(f"torch {torch.__version__}, {machine}, {torch.get_num_threads()} threads, {path}", malloc)
     rows = []
     with fused_kernels(False) if args.torch_path else contextlib.nullcontext():
         for shape in SHAPES:

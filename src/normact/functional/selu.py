@@ -2,11 +2,10 @@
 
 Redefining the Self-Normalization Property: dSELU is SELU's form (eq. 3) with ``lam, alpha`` solved
 from eq. 5, sSELU is eq. 9 and lSELU eq. 10; a trainable ``lam`` gets ``sum(grad * y / lam)``
-(eq. 41), accumulated in float32 or wider. With a fixed ``lam`` dSELU and sSELU are aten's
-``elu(x, alpha, scale=lam, input_scale=beta)``, whose autograd saves only the input; lSELU and a
-trainable ``lam`` use a custom Function that saves only the input too, and runs on the fused CPU
-kernels of ``_fused`` where they apply (one pass forward, one pass backward including ``lam``'s
-gradient).
+(eq. 41), accumulated in float32 or wider. A custom Function that saves only the input runs them
+on the fused CPU kernels of ``_fused`` where they apply (one pass forward, one pass backward that
+also gives ``lam``'s gradient); elsewhere dSELU and sSELU with a fixed ``lam`` are aten's
+``elu(x, alpha, scale=lam, input_scale=beta)``, whose autograd also saves only the input.
 """
 
 from __future__ import annotations
@@ -116,7 +115,7 @@ def selu_family(input: Tensor, kind: str, lam: float | Tensor, alpha: float, bet
     """``kind`` in {"dselu", "sselu", "lselu"}; a tensor ``lam`` gets a gradient (eq. 41)."""
     if kind not in ("dselu", "sselu", "lselu"):
         raise ValueError(f"unknown SELU family member '{kind}'; choose from ['dselu', 'lselu', 'sselu']")
-    if isinstance(lam, Tensor) or kind == "lselu":
+    if isinstance(lam, Tensor) or kind == "lselu" or _fused.usable(input) is not None:
         return _SELUFamily.apply(input, lam, kind, alpha, beta)
     return _aten.elu(input, alpha, lam, beta)
 
