@@ -29,10 +29,11 @@ data:
 		echo "Fashion-MNIST not found: run 'sudo apt-get install dataset-fashion-mnist' or set NORMACT_DATA"; exit 1; \
 	fi
 
-reproduce: install
-	$(BIN)/normact theory relu
-	$(BIN)/normact solve --table5
-	$(BIN)/normact theory --plot docs/figures
+# ANAct's LeNet5 study at CPU scale (about 12 minutes on two cores; an interrupted run resumes), then its
+# report: results/anact-lenet5/cpu/report.md and figures.
+reproduce: install data
+	$(BIN)/normact reproduce anact-lenet5 --scale cpu
+	$(BIN)/normact report anact-lenet5
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

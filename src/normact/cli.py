@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,6 +136,50 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if counts.get("failed") else 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from normact import experiments
+
+    if args.list:
+        print(experiments.describe_presets())
+        return 0
+    if args.preset is None:
+        raise SystemExit("normact reproduce: name a preset (e.g. anact-lenet5) or pass --list")
+    result = experiments.reproduce(
+        args.preset,
+        args.scale,
+        jobs=args.jobs,
+        seeds=args.seeds,
+        store=args.store,
+        out=args.out,
+        data_dir=args.data_dir,
+    )
+    for item in result.failed:
+        print(f"failed: {item.variant} seed {item.seed}\n{item.error}", file=sys.stderr)
+    if result.report is None:
+        print("no run completed; nothing to report", file=sys.stderr)
+        return 1
+    print(f"report: {result.path} (print it with 'normact report {args.preset} --scale {args.scale}')")
+    for v in result.report.verdicts:
+        print(f"  {v.status:<12} {v.claim}")
+    return 1 if result.failed else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from normact import experiments
+
+    if args.all:
+        reports, path = experiments.report_all(args.store, args.out)
+        print(path.read_text())
+        print(f"overview: {path} ({len(reports)} reports)")
+        return 0
+    if args.preset is None:
+        raise SystemExit("normact report: name a preset (e.g. anact-lenet5) or pass --all")
+    rep, path = experiments.report(args.preset, args.scale, args.store, args.out, args.seeds)
+    print(experiments.render_markdown(rep))
+    print(f"written to {path} (figures beside it)")
+    return 0
+
+
 _RUN_COLUMNS = (
     "id", "study", "variant", "seed", "status", "epochs_done", "diverged_epoch", "test_acc", "updated_at",
 )  # fmt: skip
@@ -209,6 +254,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=("running", "finished", "diverged", "failed"), help="only this status")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(run=_cmd_runs)
+
+    p = sub.add_parser(
+        "reproduce", help="run a paper's study (a preset) over seeds, resuming what is done, then report"
+    )
+    p.add_argument("preset", nargs="?", help="preset name, e.g. anact-lenet5 (see --list)")
+    p.add_argument("--list", action="store_true", help="list the presets, their claims and time estimates")
+    p.add_argument("--scale", default="cpu", help="cpu (minutes on a laptop) or full (the paper's setting)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: %(default)s, one per core)",
+    )
+    p.add_argument("--seeds", type=int, help="seeds per variant (default: the scale's)")
+    p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
+    p.add_argument("--out", help="report folder (default: <store folder>/<preset>/<scale>)")
+    p.add_argument("--data-dir", help="dataset folder (default: $NORMACT_DATA, see docs/data.md)")
+    p.set_defaults(run=_cmd_reproduce)
+
+    p = sub.add_parser("report", help="a preset's table, figures and verdicts from the results store")
+    p.add_argument("preset", nargs="?", help="preset name, e.g. anact-lenet5")
+    p.add_argument("--all", action="store_true", help="every preset with runs, and an overview page")
+    p.add_argument("--scale", default="cpu", help="which scale's runs (default: %(default)s)")
+    p.add_argument("--seeds", type=int, help="only seeds 0 .. K-1 (default: every seed in the store)")
+    p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
+    p.add_argument(
+        "--out", help="report folder (default: <store folder>/<preset>/<scale>; --all: <store folder>)"
+    )
+    p.set_defaults(run=_cmd_report)
     return parser
 
 

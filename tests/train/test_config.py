@@ -111,9 +111,15 @@ def test_hash_ignores_display_and_location_but_not_semantics():
     base = Config()
     h = config_hash(base)
     assert len(h) == 64 and config_hash(Config()) == h
-    for override in ("train.out_dir=elsewhere", "train.progress=log", "train.threads=1"):
+    for override in ("train.out_dir=elsewhere", "train.progress=log", "train.threads=1", "data.root=/data"):
         assert config_hash(with_overrides(base, [override])) == h, override
-    for override in ("train.seed=1", "optim.lr=0.2", "variant=v", "model.kwargs.depth=2"):
+    for override in (
+        "train.seed=1",
+        "optim.lr=0.2",
+        "variant=v",
+        "model.kwargs.depth=2",
+        "train.probes=[score]",
+    ):
         assert config_hash(with_overrides(base, [override])) != h, override
     hashed = [f.name for f in dataclasses.fields(base.train) if f.metadata.get("hash", True)]
     assert "seed" in hashed and "out_dir" not in hashed

@@ -28,7 +28,7 @@ class DataConfig:
     """Where the data comes from and how it is batched."""
 
     name: str = "fashion_mnist"  # dataset name for normact.data.load_dataset
-    root: str | None = None  # data folder; None lets the loader find it
+    root: str | None = field(default=None, metadata=_NO_HASH)  # data folder; None lets the loader find it
     options: dict[str, Any] = field(default_factory=dict)  # extra keywords for load_dataset
     batch_size: int = 128
     eval_batch_size: int = 1000
@@ -98,6 +98,9 @@ class TrainConfig:
     out_dir: str | None = field(default="runs", metadata=_NO_HASH)  # checkpoint root; None: none
     progress: Literal["auto", "bar", "log", "none"] = field(default="auto", metadata=_NO_HASH)
     probe_samples: int | None = 1000  # test samples handed to callbacks; None: the whole test set
+    # per-epoch probe callbacks by name (normact.probes.callbacks), each a name or {name: ..., **kwargs},
+    # e.g. [score, weight_means]
+    probes: list[str | dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _at_least("train.epochs", self.epochs, 1)
@@ -197,8 +200,8 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 def config_hash(config: Config) -> str:
     """SHA-256 of the config's canonical JSON, leaving out fields that do not change the results.
 
-    Those are ``train.threads``, ``train.out_dir`` and ``train.progress``; ``study``, ``variant`` and
-    ``train.seed`` are included.
+    Those are ``data.root``, ``train.threads``, ``train.out_dir`` and ``train.progress``; ``study``,
+    ``variant`` and ``train.seed`` are included.
     """
     payload = json.dumps(_hashed(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -127,7 +127,8 @@ def train(
     Args:
         config: the run.
         store: results store receiving the run's status and per-epoch metrics.
-        callbacks: per-epoch measurements (see ``Callback``).
+        callbacks: per-epoch measurements (see ``Callback``); those named in ``train.probes`` are
+            added after them.
         data: the dataset; None loads ``config.data`` through ``normact.data.load_dataset``.
         resume: continue from the run's checkpoint when there is one (a fresh start otherwise).
 
@@ -137,6 +138,10 @@ def train(
         epochs are kept. Any exception marks
         the run ``failed`` in the store (with its traceback) and is re-raised.
     """
+    if config.train.probes:
+        from normact.probes.callbacks import build_probe_callbacks
+
+        callbacks = [*callbacks, *build_probe_callbacks(config.train.probes)]
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callback {cb!r} has no on_epoch_end(model, epoch, batches) method")

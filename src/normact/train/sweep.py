@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,9 +160,17 @@ def run_sweep(
                 todo.append(i)
     log.info("sweep %s: %d runs, %d done, %d to run with %d job(s)", sweep.study, len(configs),
              len(configs) - len(todo), len(todo), jobs)  # fmt: skip
+    done = len(configs) - len(todo)
+
+    def report(i: int, item: SweepItem) -> None:
+        nonlocal done
+        items[i], done = item, done + 1
+        log.info("[%d/%d] %s/%s/seed%d: %s", done, len(configs), sweep.study, item.variant, item.seed,
+                 item.status)  # fmt: skip
+
     if jobs == 1:
         for i in todo:
-            items[i] = _run_one(configs[i], str(store), data_fn, callbacks_fn)
+            report(i, _run_one(configs[i], str(store), data_fn, callbacks_fn))
         _data_cache.clear()
     else:
         # several progress bars on one terminal garble each other
@@ -175,15 +183,15 @@ def run_sweep(
         with ProcessPoolExecutor(
             jobs, mp_context=context, initializer=_init_worker, initargs=init_args
         ) as pool:
-            futures = {i: pool.submit(_run_one, configs[i], str(store), data_fn, callbacks_fn) for i in todo}
-            for i, future in futures.items():
+            futures = {pool.submit(_run_one, configs[i], str(store), data_fn, callbacks_fn): i for i in todo}
+            for future in as_completed(futures):
+                i = futures[future]
                 try:
-                    items[i] = future.result()
+                    item = future.result()
                 except BrokenProcessPool as e:
                     cfg = configs[i]
-                    items[i] = SweepItem(
-                        cfg.variant, cfg.train.seed, "failed", error=f"worker process died: {e}"
-                    )
+                    item = SweepItem(cfg.variant, cfg.train.seed, "failed", error=f"worker process died: {e}")
+                report(i, item)
     return [item for item in items if item is not None]
 
 

@@ -1,0 +1,200 @@
+"""Presets: a paper's study as data (run configs, variants, seeds per scale) plus its analysis.
+
+A preset is one module in ``normact.experiments.presets`` that registers a :class:`Preset`, usually
+read from a YAML file beside it::
+
+    name: anact-lenet5
+    paper: "ANAct (Peiwen et al.), section 3.1"
+    title: LeNet5 with nine activations
+    config: {model: {name: lenet5}, optim: {name: sgd, lr: 0.01}}   # a normact.train run config
+    variants: {relu: {model.act: relu}, nrelu: {model.act: nrelu}}   # name -> overrides
+    scales:
+      cpu:                                   # --scale cpu
+        seeds: 5
+        minutes: 15                          # wall-clock estimate on 2 CPU cores
+        config: {data.name: fashion_mnist, train.epochs: 15}
+        analysis: {threshold: 0.86}          # handed to the preset's analysis
+        notes: why these settings
+
+The module supplies what YAML cannot: the claims, the paper's reference numbers and the analysis
+function ``analyze(runs) -> Report``. Modules in ``normact.experiments.presets`` are imported the first
+time the registry is read, so adding a study means adding a module there and nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from normact.train.config import ConfigError, load_config, parse_override, with_overrides
+from normact.train.sweep import Sweep
+
+if TYPE_CHECKING:
+    from normact.experiments.report import Report
+    from normact.experiments.results import StudyRuns
+
+__all__ = ["Preset", "Scale", "get_preset", "list_presets", "load_preset", "register_preset"]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One size of a study: ``cpu`` (minutes on a laptop), ``full`` (the paper's setting), ..."""
+
+    name: str
+    seeds: int  # seeds 0 .. seeds - 1 for every variant
+    minutes: float  # wall-clock estimate of the whole sweep and report on 2 CPU cores with --jobs 2
+    config: dict[str, Any] = field(default_factory=dict)  # dotted overrides of the preset's config
+    analysis: dict[str, Any] = field(default_factory=dict)  # settings of the preset's analysis
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A reproducible study: runs to make and how to judge the paper's claims from them.
+
+    Args:
+        name: the name on the command line (``normact reproduce NAME``) and the study in the store.
+        paper: the paper and the section, tables and figures reproduced.
+        title: one line saying what the study asks.
+        claims: the claims the analysis gives a verdict on, as the paper states them.
+        config: the base run config (``normact.train`` mapping) shared by every scale.
+        variants: variant name -> overrides (a mapping of dotted keys or a list of ``key=value``).
+        scales: the sizes the study can be run at, by name.
+        analyze: ``analyze(runs) -> Report``; gets the runs found in the store and their scale.
+    """
+
+    name: str
+    paper: str
+    title: str
+    claims: tuple[str, ...]
+    config: dict[str, Any]
+    variants: dict[str, dict[str, Any]]
+    scales: dict[str, Scale]
+    analyze: Callable[[StudyRuns], Report]
+
+    def scale(self, name: str) -> Scale:
+        """The scale called ``name``; an unknown name lists the valid ones."""
+        if name not in self.scales:
+            raise ValueError(f"preset {self.name!r} has no scale {name!r}; choose from {list(self.scales)}")
+        return self.scales[name]
+
+    def sweep(
+        self, scale: str, seeds: int | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> Sweep:
+        """The (variant, seed) grid of ``scale``: seeds ``0 .. seeds - 1`` (default: the scale's count).
+
+        ``overrides`` (dotted keys) apply last; keys that do not change the results' hash
+        (``data.root``, ``train.threads``, ``train.out_dir``, ``train.progress``) leave the runs
+        comparable with runs made without them.
+        """
+        sc = self.scale(scale)
+        n = sc.seeds if seeds is None else seeds
+        if n < 1:
+            raise ValueError(f"seeds must be >= 1, got {n}")
+        base = with_overrides(
+            load_config(self.config), {"study": self.name, **sc.config, **(overrides or {})}
+        )
+        return Sweep(study=self.name, base=base, variants=self.variants, seeds=list(range(n)))
+
+
+_PRESETS: dict[str, Preset] = {}
+_discovered = False
+
+
+def register_preset(preset: Preset) -> Preset:
+    """Add ``preset`` to the registry (a second preset with the same name is an error); returns it."""
+    from normact.probes.callbacks import build_probe_callbacks
+
+    if preset.name in _PRESETS and _PRESETS[preset.name] is not preset:
+        raise ValueError(f"preset {preset.name!r} is already registered")
+    for scale in preset.scales.values():
+        for cfg in preset.sweep(scale.name, 1).configs():  # every variant of every scale must be valid
+            build_probe_callbacks(cfg.train.probes)
+    _PRESETS[preset.name] = preset
+    return preset
+
+
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    from normact.experiments import presets
+
+    for module in pkgutil.iter_modules(presets.__path__):
+        importlib.import_module(f"{presets.__name__}.{module.name}")
+
+
+def list_presets() -> list[str]:
+    """Names of the registered presets, sorted."""
+    _discover()
+    return sorted(_PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; an unknown name lists the valid ones."""
+    _discover()
+    if name not in _PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {list_presets()}")
+    return _PRESETS[name]
+
+
+_KEYS = ("name", "paper", "title", "config", "variants", "scales")
+_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes")
+
+
+def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[StudyRuns], Report]) -> Preset:
+    """A :class:`Preset` from its YAML file (format in the module docstring) and its code."""
+    path = Path(path)
+    with path.open() as f:
+        raw = yaml.safe_load(f) or {}
+    where = f"preset file {str(path)!r}"
+    _check_keys(raw, _KEYS, where, required=_KEYS)
+    variants = {}
+    for name, spec in (raw["variants"] or {}).items():
+        if spec is None:
+            variants[str(name)] = {}
+        elif isinstance(spec, Mapping):
+            variants[str(name)] = dict(spec)
+        elif isinstance(spec, list):
+            variants[str(name)] = dict(parse_override(s) for s in spec)
+        else:
+            raise ConfigError(f"{where}: variant {name!r} must be a mapping or a list of key=value")
+    scales = {}
+    for name, spec in raw["scales"].items():
+        _check_keys(spec, _SCALE_KEYS, f"{where}, scale {name!r}", required=("seeds", "minutes"))
+        scales[str(name)] = Scale(
+            name=str(name),
+            seeds=int(spec["seeds"]),
+            minutes=float(spec["minutes"]),
+            config=dict(spec.get("config") or {}),
+            analysis=dict(spec.get("analysis") or {}),
+            notes=" ".join(str(spec.get("notes", "")).split()),
+        )
+    return Preset(
+        name=raw["name"],
+        paper=raw["paper"],
+        title=raw["title"],
+        claims=tuple(claims),
+        config=dict(raw["config"]),
+        variants=variants,
+        scales=scales,
+        analyze=analyze,
+    )
+
+
+def _check_keys(raw: Any, valid: tuple[str, ...], where: str, required: tuple[str, ...]) -> None:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must hold a mapping, got {raw!r}")
+    unknown = [k for k in raw if k not in valid]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise ConfigError(f"{where}: missing key {missing[0]!r}")

@@ -1,0 +1,238 @@
+"""Reports: Markdown tables, PNG figures and verdicts of one preset, and an overview of every preset.
+
+A preset's analysis returns a :class:`Report` (text sections, figures as drawing functions, verdicts);
+:func:`write_report` renders it into ``<out>/report.md`` with one PNG per figure beside it, and
+:func:`write_overview` puts the verdicts of several reports on one page. Figures are drawn with
+matplotlib's Agg canvas, without pyplot's global state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.patches import Patch
+
+from normact.experiments.verdict import ALPHA, STATUSES, Verdict
+
+if TYPE_CHECKING:
+    from normact.experiments.results import StudyRuns
+
+__all__ = [
+    "Figure",
+    "Report",
+    "Section",
+    "fmt",
+    "markdown_table",
+    "render_markdown",
+    "save_figure",
+    "settings_table",
+    "verdict_table",
+    "write_overview",
+    "write_report",
+]
+
+STATUS_COLORS = {"supports": "#2e7d32", "contradicts": "#c62828", "inconclusive": "#9e9e9e"}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading and its Markdown body."""
+
+    heading: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG of the report: ``draw(fig)`` fills a fresh matplotlib ``Figure`` of ``size`` inches."""
+
+    name: str  # file name without .png
+    caption: str
+    draw: Callable[[MplFigure], None]
+    size: tuple[float, float] = (10.0, 4.0)
+
+
+@dataclass
+class Report:
+    """Everything a preset's analysis says about one study at one scale."""
+
+    preset: str
+    scale: str
+    title: str
+    paper: str
+    summary: str  # a paragraph: data, settings, runs found, time taken
+    verdicts: list[Verdict] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+
+def fmt(x: float, digits: int = 2, scale: float = 1.0) -> str:
+    """A number for a table: fixed ``digits``, ``inf`` as ∞, NaN as a dash."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x * scale:.{digits}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
+    """A GitHub Markdown table; ``align``: a letter per column, ``l``, ``r`` or ``c`` (default: l, then r)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    if len(align) != len(header) or any(len(r) != len(header) for r in rows):
+        raise ValueError(f"every row and align must have {len(header)} columns")
+    rule = {"l": ":---", "r": "---:", "c": ":---:"}
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = [
+        "| " + " | ".join(map(cell, header)) + " |",
+        "| " + " | ".join(rule[a] for a in align) + " |",
+    ]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> str:
+    """The verdicts as a Markdown table: claim, verdict, evidence."""
+    return markdown_table(
+        ["claim", "verdict", "evidence"], [[v.claim, f"**{v.status}**", v.evidence] for v in verdicts], "lll"
+    )
+
+
+def settings_table(runs: StudyRuns) -> str:
+    """The settings every run of a study shares, and what each variant changes, as Markdown."""
+    c = runs.base
+    data = c.data.name + "".join(f", {k}={v}" for k, v in c.data.options.items())
+    model = c.model.name + "".join(f", {k}={v}" for k, v in c.model.kwargs.items())
+    optim = f"{c.optim.name}, lr {c.optim.lr:g}"
+    if c.optim.name == "sgd":
+        optim += f", momentum {c.optim.momentum:g}" + (", nesterov" if c.optim.nesterov else "")
+    if c.optim.weight_decay:
+        optim += f", weight decay {c.optim.weight_decay:g}"
+    probes = ", ".join(p if isinstance(p, str) else p.get("name", "?") for p in c.train.probes) or "none"
+    rows = [
+        ["data", data],
+        ["batch size", c.data.batch_size],
+        ["model", model],
+        ["optimiser", optim],
+        ["schedule", c.schedule.name],
+        ["epochs", c.train.epochs],
+        ["seeds", f"{runs.seeds[0]}-{runs.seeds[-1]}" if len(runs.seeds) > 1 else runs.seeds[0]],
+        ["probes each epoch", f"{probes} (on {c.train.probe_samples or 'all'} test samples)"],
+        ["variants", "; ".join(
+            f"{name}: " + (", ".join(f"{k}={v}" for k, v in ov.items()) or "base")
+            for name, ov in runs.preset.variants.items()
+        )],
+    ]  # fmt: skip
+    return markdown_table(["setting", "value"], rows, "ll")
+
+
+def render_markdown(report: Report) -> str:
+    """The report as one Markdown page; figures are linked as ``<name>.png`` beside it."""
+    parts = [
+        f"# {report.title}",
+        f"*{report.paper}* — preset `{report.preset}`, scale `{report.scale}`.",
+        report.summary,
+    ]
+    if report.verdicts:
+        parts += [
+            "## Verdicts",
+            f"Each claim is one pre-declared one-sided test at alpha = {ALPHA:g}: *supports* when it rejects "
+            "'no difference' in the claim's direction, *contradicts* when the same test rejects in the "
+            "opposite direction, *inconclusive* otherwise.",
+            verdict_table(report.verdicts),
+        ]
+    for section in report.sections:
+        parts += [f"## {section.heading}", section.body.strip()]
+    if report.figures:
+        parts.append("## Figures")
+        for fig in report.figures:
+            parts.append(f"![{fig.caption}]({fig.name}.png)\n\n*{fig.caption}*")
+    return "\n\n".join(p.strip() for p in parts if p.strip()) + "\n"
+
+
+def save_figure(figure: Figure, path: Path, dpi: int = 110) -> Path:
+    """Draw ``figure`` and write it as PNG to ``path``."""
+    fig = MplFigure(figsize=figure.size, layout="constrained")
+    FigureCanvasAgg(fig)
+    figure.draw(fig)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def write_report(report: Report, out: str | Path) -> Path:
+    """Write ``report.md`` and its PNGs into the folder ``out`` (created); returns the Markdown path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for figure in report.figures:
+        save_figure(figure, out / f"{figure.name}.png")
+    path = out / "report.md"
+    path.write_text(render_markdown(report))
+    return path
+
+
+def write_overview(reports: Sequence[tuple[Report, str]], out: str | Path) -> Path:
+    """One page with every report's verdicts: ``overview.md`` and ``overview.png`` in ``out``.
+
+    Args:
+        reports: ``(report, link)`` pairs, ``link`` the path of the report's Markdown relative to ``out``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for report, link in reports:
+        for v in report.verdicts:
+            rows.append([f"[{report.preset}]({link})", report.scale, v.claim, f"**{v.status}**"])
+    counts = {s: sum(v.status == s for r, _ in reports for v in r.verdicts) for s in STATUSES}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    lines = [
+        "# Paper claims: overview",
+        f"Verdicts of every preset with runs in the results store ({summary}). Each claim is one "
+        f"pre-declared one-sided test at alpha = {ALPHA:g}; the linked reports give the evidence.",
+        markdown_table(["preset", "scale", "claim", "verdict"], rows, "llll")
+        if rows
+        else "No preset has runs yet.",
+        "![verdicts of every preset](overview.png)",
+    ]
+    path = out / "overview.md"
+    path.write_text("\n\n".join(lines) + "\n")
+    save_figure(
+        Figure(
+            "overview",
+            "verdicts",
+            lambda fig: _draw_overview(fig, reports),
+            (10, 0.8 + 0.35 * max(1, len(rows))),
+        ),
+        out / "overview.png",
+    )
+    return path
+
+
+def _draw_overview(fig: MplFigure, reports: Sequence[tuple[Report, str]]) -> None:
+    ax = fig.add_subplot()
+    labels, colors = [], []
+    for report, _ in reports:
+        for v in report.verdicts:
+            labels.append(f"{report.preset} ({report.scale}): {v.claim}")
+            colors.append(STATUS_COLORS[v.status])
+    y = list(range(len(labels)))[::-1]
+    ax.barh(y, [1] * len(labels), color=colors)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xticks([])
+    ax.set_xlim(0, 1)
+    ax.legend(
+        handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()],
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1.0 + 0.6 / max(1, len(labels))),
+        ncols=3,
+        frameon=False,
+    )
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)

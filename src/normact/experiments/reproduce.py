@@ -1,0 +1,175 @@
+"""Run a preset's sweep and write its report; report on the store; list the presets.
+
+``reproduce("anact-lenet5", "cpu", jobs=2)`` runs every (variant, seed) of the scale that the results
+store does not hold yet (an interrupted call resumes where it stopped: finished runs are skipped and
+a half-done run continues from its last checkpoint), then writes ``<out>/report.md`` and its figures.
+By default the store is ``results/normact.sqlite``, checkpoints go to ``runs/`` beside it and the
+report to ``<store folder>/<preset>/<scale>/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from normact.experiments.preset import get_preset, list_presets
+from normact.experiments.report import Report, write_overview, write_report
+from normact.experiments.results import collect_runs
+from normact.train.config import Config
+from normact.train.store import DEFAULT_STORE, ResultsStore
+from normact.train.sweep import SweepItem, run_sweep
+
+__all__ = ["ReproduceResult", "build_report", "describe_presets", "report", "report_all", "reproduce"]
+
+log = logging.getLogger("normact.experiments")
+
+
+@dataclass
+class ReproduceResult:
+    """What ``reproduce`` did: one item per run of the sweep, the report and where it was written."""
+
+    items: list[SweepItem]
+    report: Report | None
+    path: Path | None
+
+    @property
+    def failed(self) -> list[SweepItem]:
+        return [i for i in self.items if i.status == "failed"]
+
+
+def default_out(store: str | Path, preset: str, scale: str) -> Path:
+    """``<store folder>/<preset>/<scale>``: where a report goes unless told otherwise."""
+    return Path(store).parent / preset / scale
+
+
+def reproduce(
+    name: str,
+    scale: str = "cpu",
+    *,
+    jobs: int = 1,
+    seeds: int | None = None,
+    store: str | Path = DEFAULT_STORE,
+    out: str | Path | None = None,
+    data_dir: str | Path | None = None,
+) -> ReproduceResult:
+    """Run the sweep of preset ``name`` at ``scale``, skipping what the store holds, then write the report.
+
+    Args:
+        name: a preset (``list_presets()``).
+        scale: one of the preset's scales (``cpu``, ``full``, ...).
+        jobs: worker processes (each gets ``cpu_count // jobs`` torch threads).
+        seeds: seeds ``0 .. seeds - 1`` per variant (default: the scale's count).
+        store: the SQLite results store.
+        out: the report's folder (default: ``<store folder>/<name>/<scale>``).
+        data_dir: where the datasets are (``data.root``; default: ``$NORMACT_DATA`` or the dataset's
+            default folder, see docs/data.md). Does not change the runs' identity in the store.
+
+    Returns:
+        The sweep's items and the report; the report is None when no run completed.
+    """
+    preset = get_preset(name)
+    sc = preset.scale(scale)
+    store = Path(store)
+    overrides: dict[str, object] = {"train.out_dir": str(store.parent / "runs"), "train.progress": "none"}
+    if data_dir is not None:
+        overrides["data.root"] = str(data_dir)
+    sweep = preset.sweep(scale, seeds, overrides)
+    configs = sweep.configs()
+    _check_data(configs)
+    log.info(
+        "%s at scale %s: %d variants x %d seeds = %d runs (estimate for the whole sweep: %s on 2 CPU cores "
+        "with --jobs 2); store %s",
+        preset.name, scale, len(sweep.variants), len(sweep.seeds), len(configs), _minutes(sc.minutes), store,
+    )  # fmt: skip
+    items = run_sweep(sweep, store, jobs=jobs)
+    runs = collect_runs(preset, scale, store, len(sweep.seeds))
+    if runs.n_runs == 0:
+        return ReproduceResult(items, None, None)
+    rep = preset.analyze(runs)
+    path = write_report(rep, out if out is not None else default_out(store, preset.name, scale))
+    return ReproduceResult(items, rep, path)
+
+
+def build_report(
+    name: str, scale: str = "cpu", store: str | Path = DEFAULT_STORE, seeds: int | None = None
+) -> Report:
+    """The report of preset ``name`` at ``scale`` from the runs in ``store`` (see ``collect_runs``)."""
+    preset = get_preset(name)
+    runs = collect_runs(preset, scale, store, seeds)
+    if runs.n_runs == 0:
+        raise ValueError(
+            f"results store {str(store)!r} holds no complete run of {name!r} at scale {scale!r}; "
+            f"run 'normact reproduce {name} --scale {scale}' first"
+        )
+    return preset.analyze(runs)
+
+
+def report(
+    name: str,
+    scale: str = "cpu",
+    store: str | Path = DEFAULT_STORE,
+    out: str | Path | None = None,
+    seeds: int | None = None,
+) -> tuple[Report, Path]:
+    """Build the report of ``name`` at ``scale`` and write it (default folder: ``default_out``)."""
+    rep = build_report(name, scale, store, seeds)
+    return rep, write_report(rep, out if out is not None else default_out(store, name, scale))
+
+
+def report_all(store: str | Path = DEFAULT_STORE, out: str | Path | None = None) -> tuple[list[Report], Path]:
+    """Reports of every preset and scale with runs in ``store``, and ``overview.md`` linking them.
+
+    Each report goes to ``<out>/<preset>/<scale>/`` (``out`` defaults to the store's folder).
+    """
+    store = Path(store)
+    if not store.is_file():
+        raise FileNotFoundError(f"results store {str(store)!r} does not exist; run 'normact reproduce' first")
+    out = Path(out) if out is not None else store.parent
+    results = ResultsStore(store)
+    studies = {r.study for r in results.runs()}
+    found: list[tuple[Report, str]] = []
+    for name in list_presets():
+        if name not in studies:
+            continue
+        preset = get_preset(name)
+        for scale in preset.scales:
+            runs = collect_runs(preset, scale, results)
+            if runs.n_runs == 0:
+                continue
+            rep = preset.analyze(runs)
+            path = write_report(rep, out / name / scale)
+            found.append((rep, str(path.relative_to(out))))
+    return [r for r, _ in found], write_overview(found, out)
+
+
+def describe_presets() -> str:
+    """Every preset: its paper, claims, scales and time estimates (``normact reproduce --list``)."""
+    blocks = []
+    for name in list_presets():
+        p = get_preset(name)
+        lines = [f"{p.name}: {p.title}", f"  paper: {p.paper}", "  claims:"]
+        lines += [f"    - {c}" for c in p.claims]
+        lines.append("  scales:")
+        for sc in p.scales.values():
+            lines.append(
+                f"    {sc.name}: {len(p.variants)} variants x {sc.seeds} seeds, about {_minutes(sc.minutes)} "
+                "on 2 CPU cores (--jobs 2)"
+            )
+            if sc.notes:
+                lines += textwrap.wrap(sc.notes, 100, initial_indent="      ", subsequent_indent="      ")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _minutes(minutes: float) -> str:
+    return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:g} h"
+
+
+def _check_data(configs: list[Config]) -> None:
+    """Fail before any run starts when a dataset's files are missing (the error says how to get them)."""
+    from normact.data import resolve_root
+
+    for name, root in sorted({(c.data.name, c.data.root) for c in configs}, key=str):
+        resolve_root(name, root)

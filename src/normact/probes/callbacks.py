@@ -1,0 +1,153 @@
+"""Probes as per-epoch callbacks of the training runner, built by name from a run config.
+
+A run config lists them under ``train.probes`` (see ``docs/training.md``)::
+
+    train:
+      probe_samples: 1000
+      probes: [score, weight_means, {name: saturation, where: "features\\.\\d"}]
+
+An entry is a registered name or a mapping with ``name`` and the keyword arguments of its factory. The
+runner builds them in the process that trains (sweep workers included) and calls
+``on_epoch_end(model, epoch, batches)`` after evaluation, with the model in eval mode and ``batches``
+the first ``train.probe_samples`` test samples; the returned ``{metric: value}`` are stored with the
+epoch's metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from normact.probes.activations import ChannelSkewness, NonZeroRatio, Saturation, SecondMoment, Sparsity
+from normact.probes.base import Probe, attach, quiet_forward
+from normact.probes.residual import ResidualDelta
+from normact.probes.score import convergence_score
+from normact.probes.select import Where
+from normact.probes.weights import weight_means
+
+__all__ = [
+    "ConvergenceScore",
+    "ProbePass",
+    "WeightMeans",
+    "build_probe_callbacks",
+    "list_probe_callbacks",
+    "register_probe_callback",
+]
+
+Batches = Any  # re-iterable (x, y) batches, normact.train.Batches
+
+
+class ConvergenceScore:
+    """ANAct's convergence Score (eq. 22) each epoch, with ``rho`` and ``rho'`` of every activation call.
+
+    The probe batches are concatenated into one batch (the Score is a statistic of one forward pass),
+    so its cost is one forward pass over ``train.probe_samples`` samples. Returns ``score``,
+    ``rho/<layer>`` and ``rho_prime/<layer>`` (see :func:`normact.probes.convergence_score`).
+
+    Args:
+        where: the activation modules (default: every activation module).
+    """
+
+    def __init__(self, where: Where | None = None) -> None:
+        self.where = where
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, batches: Batches) -> dict[str, float]:
+        x = torch.cat([xb for xb, _ in batches])
+        score, records = convergence_score(model, x, self.where)
+        out = {"score": score}
+        for r in records:
+            out[f"rho/{r['layer']}"] = r["rho"]
+            out[f"rho_prime/{r['layer']}"] = r["rho_prime"]
+        return out
+
+    def __repr__(self) -> str:
+        return f"ConvergenceScore(where={self.where!r})"
+
+
+class WeightMeans:
+    """The mean of every weight matrix each epoch, as ``weight_mean/<parameter>`` (ANAct, Fig. 4)."""
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, batches: Batches) -> dict[str, float]:
+        return {f"weight_mean/{name}": value for name, value in weight_means(model).items()}
+
+    def __repr__(self) -> str:
+        return "WeightMeans()"
+
+
+class ProbePass:
+    """A hook probe run over the probe batches each epoch: ``{<probe name>/<layer>: value}``.
+
+    Args:
+        probe: the probe (``SecondMoment()``, ``Saturation(where=nn.Tanh)``, ...); its state is reset
+            every epoch.
+    """
+
+    def __init__(self, probe: Probe) -> None:
+        self.probe = probe
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, batches: Batches) -> dict[str, float]:
+        with attach(model, self.probe) as p:
+            for x, _ in batches:
+                quiet_forward(model, x)
+        return {f"{r['metric']}/{r['layer']}": r["value"] for r in p.records()}
+
+    def __repr__(self) -> str:
+        return f"ProbePass({self.probe!r})"
+
+
+def _probe_pass(probe: type[Probe]) -> Callable[..., ProbePass]:
+    def factory(**kwargs: Any) -> ProbePass:
+        return ProbePass(probe(**kwargs))
+
+    factory.__name__ = f"{probe.__name__}Pass"
+    return factory
+
+
+_CALLBACKS: dict[str, Callable[..., Any]] = {
+    "score": ConvergenceScore,
+    "weight_means": WeightMeans,
+    "second_moment": _probe_pass(SecondMoment),
+    "channel_skewness": _probe_pass(ChannelSkewness),
+    "saturation": _probe_pass(Saturation),
+    "sparsity": _probe_pass(Sparsity),
+    "nonzero_ratio": _probe_pass(NonZeroRatio),
+    "residual_delta": _probe_pass(ResidualDelta),
+}
+
+
+def list_probe_callbacks() -> list[str]:
+    """The names ``train.probes`` accepts."""
+    return sorted(_CALLBACKS)
+
+
+def register_probe_callback(name: str, factory: Callable[..., Any]) -> None:
+    """Register ``factory(**kwargs) -> callback`` under ``name``; an existing name is an error.
+
+    Register at import time of a module that the training process imports (sweep workers are fresh
+    processes), e.g. the module that defines the model.
+    """
+    if name in _CALLBACKS:
+        raise ValueError(f"probe callback {name!r} is already registered as {_CALLBACKS[name]!r}")
+    if not callable(factory):
+        raise TypeError(f"register a factory returning a callback, not {factory!r}")
+    _CALLBACKS[name] = factory
+
+
+def build_probe_callbacks(specs: Sequence[str | Mapping[str, Any]]) -> list[Any]:
+    """Callbacks from ``train.probes`` entries: a name, or ``{name: ..., **kwargs}``."""
+    out = []
+    for i, spec in enumerate(specs):
+        kwargs = dict(spec) if isinstance(spec, Mapping) else {"name": spec}
+        name = kwargs.pop("name", None)
+        if name not in _CALLBACKS:
+            raise ValueError(
+                f"train.probes[{i}]: unknown probe callback {name!r}; choose from {list_probe_callbacks()}"
+            )
+        try:
+            out.append(_CALLBACKS[name](**kwargs))
+        except TypeError as err:
+            raise ValueError(f"train.probes[{i}] ({name}): {err}") from None
+    return out
