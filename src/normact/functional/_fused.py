@@ -440,7 +440,7 @@ def _build() -> Any:
 
 
 def kernels() -> Any:
-    """The compiled kernels module, building it at first call; None when disabled or unavailable."""
+    """The compiled kernels (``torch.ops.<name>``), built at first call; None if disabled or unavailable."""
     if not _state["enabled"]:
         return None
     if not _state["tried"]:
@@ -472,7 +472,7 @@ def traced(*tensors: Tensor) -> bool:
 
 
 def usable(*tensors: Tensor) -> Any:
-    """The kernels module for float32/float64 CPU tensors that are not being traced, else None."""
+    """The kernels for float32/float64 CPU tensors that are not being traced, else None."""
     if not _state["enabled"] or traced(*tensors):
         return None
     if not all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors):
