@@ -1,7 +1,7 @@
 """ANAct normalized activations: ``(lam + b tanh(alpha)) * (f(x) - mu)`` from batch statistics.
 
-ANAct: Adaptive Normalization for Activation Functions, eqs. 13, 15-18 and 31-32, read as in
-SEED-NOTES: per-layer scalar statistics over every element of the batch, ``mu = mean f(x)``,
+ANAct: Adaptive Normalization for Activation Functions, eqs. 13, 15-18 and 31-32, read as
+per-layer scalar statistics over every element of the batch, ``mu = mean f(x)``,
 ``rho = Var[f(x)] / Var[x]`` and ``rho' = mean f'(x)^2``; ``lam = sqrt((rho + rho') / (2 rho rho'))``.
 The statistics are constants for autograd. The custom Function saves only the input and recomputes
 f and f' in the backward pass. On CPU it runs on the fused kernels of ``_fused`` where they apply
