@@ -426,10 +426,10 @@ def _build() -> Any:
 
     key = "|".join([_SOURCE, *_FLAGS, torch.__version__, torch.backends.cpu.get_cpu_capability()])
     name = "normact_fused_" + hashlib.sha256(key.encode()).hexdigest()[:16]
-    root = os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()
-    source = os.path.join(root, f"{name}.cpp")
+    folder = os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root(), "normact")
+    source = os.path.join(folder, f"{name}.cpp")
     if not os.path.exists(source):  # written once, atomically: other processes may be building too
-        os.makedirs(root, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         partial = f"{source}.{os.getpid()}"
         with open(partial, "w") as f:
             f.write(_SOURCE.replace("NAMESPACE", name))
