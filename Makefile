@@ -5,6 +5,8 @@ VENV ?= .venv
 # on a machine whose default index serves the CUDA build.
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
+# The fused CPU kernels are built at first use with ninja, which the dev extras install into the venv.
+export PATH := $(abspath $(BIN)):$(PATH)
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
 .PHONY: install data reproduce test lint bench

@@ -1,12 +1,18 @@
 import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+import normact
 from normact import registry
 from normact.nn import DSELU, NormalizedActivation, NReLU
 
+_ROOT = Path(__file__).resolve().parents[1]
 THEORY_NAMES = [
     "identity", "relu", "leaky_relu", "elu", "selu", "dselu", "sselu", "lselu", "tanh", "lecun_tanh",
     "softsign", "sigmoid", "swish", "silu", "gelu", "softplus", "mish",
@@ -67,3 +73,10 @@ def test_register():
 def test_selu_family_defaults_without_eps():
     assert isinstance(registry.create_act("dselu"), DSELU)
     assert isinstance(registry.create_act("normalized"), NormalizedActivation)
+
+
+def test_top_level_exports_and_a_torch_free_theory():
+    assert normact.create_act is registry.create_act and callable(normact.convert_activations)
+    code = "import sys, normact.theory; assert 'torch' not in sys.modules"
+    env = {**os.environ, "PYTHONPATH": str(_ROOT / "src")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -108,3 +108,13 @@ def test_thread_count_does_not_change_the_statistics():
         torch.set_num_threads(threads)
     for u, v in zip(*results, strict=True):
         assert torch.equal(u, v)
+
+
+@pytest.mark.parametrize("kind", ["dselu", "sselu", "lselu"])
+def test_selu_kernel_keeps_relative_accuracy_near_zero(kind):
+    # alpha (e^x - 1) for tiny negative x: no cancellation, about float32's own relative precision
+    x = torch.cat([-torch.logspace(-8, 1.5, 500), torch.logspace(-8, 1.5, 500)])
+    with fused_kernels(True):
+        out = selu_family(x, kind, 1.05, 1.6, 0.7)
+    exact = selu_family(x.double(), kind, 1.05, 1.6, 0.7)
+    assert ((out.double() - exact).abs() / exact.abs()).max() < 1e-6

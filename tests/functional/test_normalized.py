@@ -292,3 +292,14 @@ def test_saves_only_the_input(engine):
 
 def test_defaults_are_sane():
     assert 0 < DEFAULT_MOMENTUM <= 1 and 0 <= DEFAULT_LOWER < 1 < DEFAULT_UPPER
+
+
+@pytest.mark.parametrize("name", ["relu", "swish", "tanh"])
+def test_torch_func_jacobian_is_the_diagonal_of_the_derivative(name, engine):
+    base = elementwise(name)
+    x = torch.randn(7, dtype=torch.float64)
+    alpha = torch.tensor(0.2, dtype=torch.float64)
+    stats = [torch.tensor(v, dtype=torch.float64) for v in (0.1, 0.5, 0.6)] + [torch.tensor(3)]
+    jac = torch.func.jacrev(lambda t: normalized_activation(t, alpha, *stats, base, False))(x)
+    scale = normalization_factor(stats[1], stats[2]) + 0.3 * torch.tanh(alpha)
+    torch.testing.assert_close(jac, torch.diag(scale * base.derivative(x)))

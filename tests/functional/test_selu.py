@@ -92,3 +92,13 @@ def test_channels_last_trainable(engine):
 def test_unknown_member():
     with pytest.raises(ValueError, match="unknown SELU family member 'xselu'"):
         selu_family(torch.zeros(1), "xselu", 1.0, 1.0, 1.0)
+
+
+def test_torch_func_transforms(engine):
+    x = torch.randn(9, dtype=torch.float64)
+    lam = torch.tensor(1.05, dtype=torch.float64)
+    jac = torch.func.jacrev(lambda t: lselu(t, lam, 1.6, 0.2))(x)
+    expected = 1.05 * torch.where(x > 0, 1.0, 1.6 * torch.exp(x) + 0.2)
+    torch.testing.assert_close(jac, torch.diag(expected))
+    grad_lam = torch.func.grad(lambda lam: sselu(x, lam, 1.6, 0.7).sum())(lam)
+    torch.testing.assert_close(grad_lam, sselu(x, 1.0, 1.6, 0.7).sum())

@@ -87,12 +87,12 @@ def collect_runs(
         seeds: look for seeds ``0 .. seeds - 1``; None: the scale's count, and any higher seed that
             has runs of this scale in the store.
     """
+    sc = preset.scale(scale)  # an unknown scale is reported before anything is read
     results = store if isinstance(store, ResultsStore) else ResultsStore(store)
     if not isinstance(store, ResultsStore) and not results.path.is_file():
         raise FileNotFoundError(
             f"results store {str(results.path)!r} does not exist; run 'normact reproduce {preset.name}' first"
         )
-    sc = preset.scale(scale)
     wanted = list(range(sc.seeds if seeds is None else seeds))
     # seeds beyond the scale's count are counted when the store holds runs of them (--seeds K)
     extra = sorted({r.seed for r in results.runs(study=preset.name)} - set(wanted)) if seeds is None else []

@@ -3,7 +3,7 @@
 One pass over the input gives every statistic a normalized activation needs; one pass gives its
 output ``scale * (f(x) - shift)``; one pass gives ``scale * grad * f'(x)`` together with
 ``sum(grad * (f(x) - shift))`` (the gradient of ``alpha`` or of a trainable ``lam``). The C++ is
-compiled with ``torch.utils.cpp_extension.load_inline`` at first use (about 20 s) and cached by
+compiled with ``torch.utils.cpp_extension.load`` at first use (about 10 s) and cached by
 torch (``TORCH_EXTENSIONS_DIR``); its name carries a hash of the source, the flags, torch's version
 and the CPU, so a cached build is only reused where it was made for. Sums are taken in blocks of
 16384 elements whose partial sums are added in a fixed order, so results do not depend on the
@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils import _python_dispatch
 
-__all__ = ["SILU", "fused_kernels", "fused_kernels_available", "kernels"]
+__all__ = ["SILU", "fused_kernels", "fused_kernels_available", "kernels", "traced", "usable"]
 
 _log = logging.getLogger(__name__)
 
@@ -34,13 +35,18 @@ _log = logging.getLogger(__name__)
 LEAKY, SILU, ELU, LSELU = 0, 1, 2, 3
 
 _SOURCE = r"""
-#include <torch/extension.h>
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -63,6 +69,16 @@ inline float fexp(float x) {
   return y * scale;
 }
 inline double fexp(double x) { return std::exp(x); }
+
+// exp(x) - 1 without the cancellation of fexp(x) - 1 near 0: a Taylor polynomial for |x| < 1/2
+// (relative error below 4e-9 there), fexp(x) - 1 elsewhere.
+inline float fexpm1(float x) {
+  float p = ((x * (1.0f / 40320) + 1.0f / 5040) * x + 1.0f / 720) * x + 1.0f / 120;
+  p = ((p * x + 1.0f / 24) * x + 1.0f / 6) * x + 0.5f;
+  p = p * x * x + x;
+  return (x < 0.5f && x > -0.5f) ? p : fexp(x) - 1.0f;
+}
+inline double fexpm1(double x) { return std::expm1(x); }
 
 enum Kind : int64_t { LEAKY = 0, SILU = 1, ELU = 2, LSELU = 3 };
 
@@ -92,8 +108,9 @@ template <typename T> struct Act<T, ELU> {
   T p0, p1, lam;
   inline void eval(T x, T& f, T& df) const {
     const bool pos = x > T(0);
-    const T e = fexp(p1 * (pos ? T(0) : x));
-    f = lam * (pos ? x : p0 * (e - T(1)));
+    const T z = p1 * (pos ? T(0) : x);
+    const T e = fexp(z);
+    f = lam * (pos ? x : p0 * fexpm1(z));
     df = lam * (pos ? T(1) : p0 * p1 * e);
   }
 };
@@ -101,8 +118,9 @@ template <typename T> struct Act<T, LSELU> {
   T p0, p1, lam;
   inline void eval(T x, T& f, T& df) const {
     const bool pos = x > T(0);
-    const T e = fexp(pos ? T(0) : x);
-    f = lam * (pos ? x : p0 * (e - T(1)) + p1 * x);
+    const T z = pos ? T(0) : x;
+    const T e = fexp(z);
+    f = lam * (pos ? x : p0 * fexpm1(z) + p1 * x);
     df = lam * (pos ? T(1) : p0 * e + p1);
   }
 };
@@ -132,20 +150,21 @@ void reduce_rows(const std::vector<double>& part, int64_t G, int64_t nb, int64_t
     }
 }
 
-template <typename T, int64_t K, bool WRITE>
+// sums of x, x^2, f, f^2, f'^2 over n elements, writing f into y
+template <typename T, int64_t K>
 void moments_block(const Act<T, K>& act, const T* x, T* y, int64_t n, double* out) {
   double acc[5] = {0, 0, 0, 0, 0};
   for (int64_t j = 0; j < n; j += INNER) {
     const int64_t m = std::min(INNER, n - j);
     const T* xj = x + j;
-    T* yj = WRITE ? y + j : nullptr;
+    T* yj = y + j;
     T a = 0, b = 0, c = 0, d = 0, e = 0;
 #pragma omp simd reduction(+ : a, b, c, d, e)
     for (int64_t i = 0; i < m; ++i) {
       T f, df;
       const T v = xj[i];
       act.eval(v, f, df);
-      if (WRITE) yj[i] = f;
+      yj[i] = f;
       a += v;
       b += v * v;
       c += f;
@@ -163,10 +182,25 @@ void moments_impl(const at::Tensor& x, T* y, const Act<T, K>& act, double* out) 
   std::vector<double> part(G * nb * 5);
   const T* px = x.data_ptr<T>();
   for_blocks(G, M, [&](int64_t b, int64_t, int64_t off, int64_t n) {
-    if (y) moments_block<T, K, true>(act, px + off, y + off, n, &part[b * 5]);
-    else moments_block<T, K, false>(act, px + off, nullptr, n, &part[b * 5]);
+    moments_block<T, K>(act, px + off, y + off, n, &part[b * 5]);
   });
-  reduce_rows(part, G, nb, 5, out);
+  std::vector<double> sums(G * 5);
+  reduce_rows(part, G, nb, 5, sums.data());
+  for (int64_t g = 0; g < G; ++g) {
+    out[g * 6] = double(M);
+    std::copy(&sums[g * 5], &sums[g * 5] + 5, out + g * 6 + 1);
+  }
+}
+
+// yi = a * f(xi) - c
+template <typename T, int64_t K>
+void forward_block(const Act<T, K> act, const T* xi, T* yi, int64_t n, T a, T c) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    T f, df;
+    act.eval(xi[i], f, df);
+    yi[i] = a * f - c;
+  }
 }
 
 template <typename T, int64_t K>
@@ -175,16 +209,30 @@ void forward_impl(const at::Tensor& x, at::Tensor& y, const Act<T, K>& act, cons
   const T* px = x.data_ptr<T>();
   T* py = y.data_ptr<T>();
   for_blocks(x.size(0), x.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
-    const T a = T(scale[g]), c = T(scale[g] * shift[g]);
-    const T* xi = px + off;
-    T* yi = py + off;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-      T f, df;
-      act.eval(xi[i], f, df);
-      yi[i] = a * f - c;
-    }
+    forward_block<T, K>(act, px + off, py + off, n, T(scale[g]), T(scale[g] * shift[g]));
   });
+}
+
+// oi = a * gi * f'(xi); returns sum(gi * (f(xi) - c)) when DOT
+template <typename T, int64_t K, bool DOT>
+double backward_block(const Act<T, K> act, const T* xi, const T* gi, T* oi, int64_t n, T a, T c) {
+  double s = 0;
+  for (int64_t j = 0; j < n; j += INNER) {
+    const int64_t m = std::min(INNER, n - j);
+    const T* xj = xi + j;
+    const T* gj = gi + j;
+    T* oj = oi + j;
+    T t = 0;
+#pragma omp simd reduction(+ : t)
+    for (int64_t i = 0; i < m; ++i) {
+      T f, df;
+      act.eval(xj[i], f, df);
+      oj[i] = a * gj[i] * df;
+      if (DOT) t += gj[i] * (f - c);
+    }
+    s += t;
+  }
+  return s;
 }
 
 template <typename T, int64_t K>
@@ -197,44 +245,24 @@ void backward_impl(const at::Tensor& grad, const at::Tensor& x, at::Tensor& gx, 
   std::vector<double> part(G * nb, 0.0);
   for_blocks(G, M, [&](int64_t b, int64_t g, int64_t off, int64_t n) {
     const T a = T(scale[g]), c = T(shift[g]);
-    const T* xi = px + off;
-    const T* gi = pg + off;
-    T* oi = po + off;
-    if (!dot) {
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        T f, df;
-        act.eval(xi[i], f, df);
-        oi[i] = a * gi[i] * df;
-      }
-      return;
-    }
-    double s = 0;
-    for (int64_t j = 0; j < n; j += INNER) {
-      const int64_t m = std::min(INNER, n - j);
-      T t = 0;
-#pragma omp simd reduction(+ : t)
-      for (int64_t i = j; i < j + m; ++i) {
-        T f, df;
-        act.eval(xi[i], f, df);
-        oi[i] = a * gi[i] * df;
-        t += gi[i] * (f - c);
-      }
-      s += t;
-    }
-    part[b] = s;
+    if (dot) part[b] = backward_block<T, K, true>(act, px + off, pg + off, po + off, n, a, c);
+    else backward_block<T, K, false>(act, px + off, pg + off, po + off, n, a, c);
   });
   reduce_rows(part, G, nb, 1, out);
+}
+
+// yi = a * yi - c
+template <typename T>
+void affine_block(T* yi, int64_t n, T a, T c) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) yi[i] = a * yi[i] - c;
 }
 
 template <typename T>
 void affine_impl(at::Tensor& y, const double* scale, const double* shift) {
   T* py = y.data_ptr<T>();
   for_blocks(y.size(0), y.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
-    const T a = T(scale[g]), c = T(scale[g] * shift[g]);
-    T* yi = py + off;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) yi[i] = a * yi[i] - c;
+    affine_block<T>(py + off, n, T(scale[g]), T(scale[g] * shift[g]));
   });
 }
 
@@ -263,22 +291,72 @@ void dispatch(int64_t kind, double p0, double p1, double lam, const F& fn) {
 
 }  // namespace
 
-// (G, 5) float64 per-row sums of x, x^2, f, f^2, f'^2; writes f into y when given.
-at::Tensor moments(const at::Tensor& x, std::optional<at::Tensor> y, int64_t kind, double p0, double p1,
-                   double lam) {
+// (G, 6) float64 per-row n and sums of x, x^2, f, f^2, f'^2; writes f(x) into y.
+at::Tensor moments(const at::Tensor& x, at::Tensor y, int64_t kind, double p0, double p1, double lam) {
   check(x, "x");
-  if (y) {
-    check(*y, "y", x.size(0), x.size(1));
-    TORCH_CHECK(y->scalar_type() == x.scalar_type(), "y dtype");
-  }
-  auto out = at::empty({x.size(0), 5}, x.options().dtype(at::kDouble));
+  check(y, "y", x.size(0), x.size(1));
+  TORCH_CHECK(y.scalar_type() == x.scalar_type(), "y dtype");
+  auto out = at::empty({x.size(0), 6}, x.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moments", [&] {
-    scalar_t* py = y ? y->data_ptr<scalar_t>() : nullptr;
     dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) {
-      moments_impl(x, py, act, out.data_ptr<double>());
+      moments_impl(x, y.data_ptr<scalar_t>(), act, out.data_ptr<double>());
     });
   });
   return out;
+}
+
+// The statistics of normalized_activation (see normalized.py, which states the same rules):
+// per row (mean, rho, rho', scale) and the new batch count, as float64 tensors. moments is None
+// in eval; instance takes each row's own statistics; otherwise the running values are updated.
+std::vector<at::Tensor> statistics(std::optional<at::Tensor> moments, std::optional<at::Tensor> mean,
+                                   std::optional<at::Tensor> rho, std::optional<at::Tensor> rho_prime,
+                                   std::optional<at::Tensor> count, bool instance, double momentum,
+                                   double lower, double upper, double tol, double b_tanh_alpha) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const int64_t G = moments ? moments->size(0) : 1;
+  auto opts = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor o_mean = at::empty({G}, opts), o_rho = at::empty({G}, opts), o_rhop = at::empty({G}, opts);
+  at::Tensor o_scale = at::empty({G}, opts), o_count = at::empty({1}, opts);
+  double* pm = o_mean.data_ptr<double>();
+  double* pr = o_rho.data_ptr<double>();
+  double* pp = o_rhop.data_ptr<double>();
+  double c = count ? count->item<double>() : 0.0;
+  for (int64_t g = 0; g < G; ++g) {
+    double m_new = 0, r_new = nan, p_new = nan;
+    if (moments) {
+      TORCH_CHECK(moments->scalar_type() == at::kDouble && moments->is_contiguous(), "moments: float64");
+      const double* s = moments->data_ptr<double>() + g * 6;
+      const double n = s[0], mean_x = s[1] / n, ex2 = s[2] / n, var_x = ex2 - mean_x * mean_x;
+      m_new = s[3] / n;
+      const double var_y = std::max(s[4] / n - m_new * m_new, 0.0);
+      r_new = var_x > tol * ex2 && var_y > 0 ? var_y / var_x : nan;
+      p_new = s[5] / n > 0 ? s[5] / n : nan;
+    }
+    if (instance) {
+      pm[g] = m_new;
+      pr[g] = std::isfinite(r_new) ? r_new : 1.0;
+      pp[g] = std::isfinite(p_new) ? p_new : 1.0;
+    } else {
+      const double m_old = mean->item<double>(), r_old = rho->item<double>();
+      const double p_old = rho_prime->item<double>();
+      pm[g] = m_old, pr[g] = r_old, pp[g] = p_old;
+      if (moments) {
+        const bool first = c == 0;
+        const double w = momentum < 0 ? 1.0 / (c + 1) : momentum;
+        auto take = [&](double old, double now, bool gated) {
+          const bool ok = std::isfinite(now) && (!gated || first || (now > lower * old && now < upper * old));
+          return ok ? (first ? now : old + w * (now - old)) : old;
+        };
+        pm[g] = take(m_old, m_new, false);
+        pr[g] = take(r_old, r_new, true);
+        pp[g] = take(p_old, p_new, true);
+        c += (!first || (std::isfinite(r_new) && std::isfinite(p_new))) ? 1 : 0;
+      }
+    }
+    o_scale.data_ptr<double>()[g] = std::sqrt(0.5 * (1.0 / pr[g] + 1.0 / pp[g])) + b_tanh_alpha;
+  }
+  o_count.data_ptr<double>()[0] = c;
+  return {o_mean, o_rho, o_rhop, o_scale, o_count};
 }
 
 // y = scale[g] * (f(x) - shift[g]) row by row.
@@ -319,8 +397,21 @@ void affine(at::Tensor y, const at::Tensor& scale, const at::Tensor& shift) {
   const double* sh = rows(shift, y.size(0), "shift");
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "affine", [&] { affine_impl<scalar_t>(y, sc, sh); });
 }
+
+TORCH_LIBRARY(NAMESPACE, m) {
+  m.def("moments(Tensor x, Tensor(a!) y, int kind, float p0, float p1, float lam) -> Tensor", &moments);
+  m.def("statistics(Tensor? moments, Tensor? mean, Tensor? rho, Tensor? rho_prime, Tensor? count, "
+        "bool instance, float momentum, float lower, float upper, float tol, float b_tanh_alpha) -> Tensor[]",
+        &statistics);
+  m.def("forward(Tensor x, Tensor(a!) y, Tensor scale, Tensor shift, int kind, float p0, float p1, "
+        "float lam) -> ()", &forward);
+  m.def("backward(Tensor grad, Tensor x, Tensor(a!) gx, Tensor scale, Tensor shift, int kind, float p0, "
+        "float p1, float lam, bool dot) -> Tensor", &backward);
+  m.def("affine(Tensor(a!) y, Tensor scale, Tensor shift) -> ()", &affine);
+}
 """
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 _FLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"]
 _state: dict[str, Any] = {
     "module": None,
@@ -330,22 +421,26 @@ _state: dict[str, Any] = {
 
 
 def _build() -> Any:
-    from torch.utils.cpp_extension import load_inline
+    """Compile and load the kernels as the torch operator library ``torch.ops.<name>``."""
+    from torch.utils.cpp_extension import get_default_build_root, load
 
     key = "|".join([_SOURCE, *_FLAGS, torch.__version__, torch.backends.cpu.get_cpu_capability()])
     name = "normact_fused_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    folder = os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root(), "normact")
+    source = os.path.join(folder, f"{name}.cpp")
+    if not os.path.exists(source):  # written once, atomically: other processes may be building too
+        os.makedirs(folder, exist_ok=True)
+        partial = f"{source}.{os.getpid()}"
+        with open(partial, "w") as f:
+            f.write(_SOURCE.replace("NAMESPACE", name))
+        os.replace(partial, source)
     _log.info("building the fused CPU kernels %s (once; cached by torch)", name)
-    return load_inline(
-        name,
-        cpp_sources=[_SOURCE],
-        functions=["moments", "forward", "backward", "affine"],
-        extra_cflags=_FLAGS,
-        extra_ldflags=["-fopenmp"],
-    )
+    load(name, [source], extra_cflags=_FLAGS, extra_ldflags=["-fopenmp"], is_python_module=False)
+    return getattr(torch.ops, name)
 
 
 def kernels() -> Any:
-    """The compiled kernels module, building it at first call; None when disabled or unavailable."""
+    """The compiled kernels (``torch.ops.<name>``), built at first call; None if disabled or unavailable."""
     if not _state["enabled"]:
         return None
     if not _state["tried"]:
@@ -362,9 +457,23 @@ def kernels() -> Any:
     return _state["module"]
 
 
+def traced(*tensors: Tensor) -> bool:
+    """Whether ops on ``tensors`` are being traced or intercepted rather than run.
+
+    True under ``torch.compile``, under ``torch.func`` transforms, under a ``TorchDispatchMode``
+    (fake tensors, ``make_fx``, flop counters) and for tensor subclasses (the fake and functional
+    tensors compilers trace with).
+    """
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return True
+    if _python_dispatch._get_current_dispatch_mode() is not None:
+        return True
+    return any(type(t) not in _PLAIN for t in tensors)
+
+
 def usable(*tensors: Tensor) -> Any:
-    """The kernels module when every tensor is a float32/float64 CPU tensor and not compiling, else None."""
-    if torch.compiler.is_compiling() or not _state["enabled"]:
+    """The kernels for float32/float64 CPU tensors that are not being traced, else None."""
+    if not _state["enabled"] or traced(*tensors):
         return None
     if not all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors):
         return None

@@ -74,7 +74,7 @@ class Elementwise:
         """``grad * f'(x)``, written into ``out`` where the activation supports it."""
         if out is not None and self.vjp_out is not None:
             return self.vjp_out(grad, x, out)
-        return self.df(x).mul_(grad)
+        return grad * self.df(x)
 
     def __repr__(self) -> str:
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.items())})"
@@ -100,7 +100,7 @@ def _leaky_out(x: Tensor, out: Tensor, negative_slope: float) -> Tensor:
 
 
 def _leaky_df(x: Tensor, negative_slope: float) -> Tensor:
-    return _leaky_vjp_out(_ones_like(x), x, torch.empty_like(x), negative_slope)
+    return _aten.leaky_relu_backward(_ones_like(x), x, negative_slope, False)
 
 
 def _leaky_df_out(x: Tensor, out: Tensor, negative_slope: float) -> Tensor:
@@ -123,7 +123,7 @@ def _elu_out(x: Tensor, out: Tensor, alpha: float, scale: float, input_scale: fl
 
 
 def _elu_df(x: Tensor, alpha: float, scale: float, input_scale: float) -> Tensor:
-    return _elu_vjp_out(_ones_like(x), x, torch.empty_like(x), alpha, scale, input_scale)
+    return _aten.elu_backward(_ones_like(x), alpha, scale, input_scale, False, x)
 
 
 def _elu_vjp_out(

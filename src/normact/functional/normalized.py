@@ -1,7 +1,7 @@
 """ANAct normalized activations: ``(lam + b tanh(alpha)) * (f(x) - mu)`` from batch statistics.
 
-ANAct: Adaptive Normalization for Activation Functions, eqs. 13, 15-18 and 31-32, read as in
-SEED-NOTES: per-layer scalar statistics over every element of the batch, ``mu = mean f(x)``,
+ANAct: Adaptive Normalization for Activation Functions, eqs. 13, 15-18 and 31-32, read as
+per-layer scalar statistics over every element of the batch, ``mu = mean f(x)``,
 ``rho = Var[f(x)] / Var[x]`` and ``rho' = mean f'(x)^2``; ``lam = sqrt((rho + rho') / (2 rho rho'))``.
 The statistics are constants for autograd. The custom Function saves only the input and recomputes
 f and f' in the backward pass. On CPU it runs on the fused kernels of ``_fused`` where they apply
@@ -9,6 +9,10 @@ f and f' in the backward pass. On CPU it runs on the fused kernels of ``_fused``
 """
 
 from __future__ import annotations
+
+import inspect
+import math
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -42,23 +46,31 @@ def normalization_factor(rho: Tensor, rho_prime: Tensor) -> Tensor:
     return torch.sqrt(0.5 * (rho.reciprocal() + rho_prime.reciprocal()))
 
 
+def _buffer(x: Tensor, writer: object) -> Tensor | None:
+    """A fresh tensor like x for a base that can write into one, in eager mode only.
+
+    Reusing one buffer saves allocations in eager mode; a traced graph (torch.compile, make_fx) plans
+    memory itself, and reads of a buffer that an ``out=`` op later overwrites are not safe there.
+    """
+    if writer is None or _fused.traced(x):
+        return None
+    return torch.empty_like(x)
+
+
 def _kernels(x: Tensor, base: Elementwise):
     return _fused.usable(x) if base.kernel is not None else None
 
 
-def _moments(x: Tensor, base: Elementwise, groups: int) -> tuple[Tensor | None, Tensor]:
-    """``f(x)`` (or None) and the per-row sums ``(n, Σx, Σx², Σf, Σf², Σf'²)`` as a ``(groups, 6)`` tensor.
+def _moments(x: Tensor, base: Elementwise, groups: int, kernels) -> tuple[Tensor, Tensor]:
+    """``f(x)`` in a fresh buffer and the per-row sums ``(n, Σx, Σx², Σf, Σf², Σf'²)``, ``(groups, 6)``.
 
-    The torch path writes ``f'`` and then ``f`` into one fresh buffer where the base supports it, so
-    it allocates a single tensor of the input's size. The fused path reads x once; it keeps ``f(x)``
-    only for SiLU, whose f costs more to recompute than to read back.
+    The fused kernels read x once and write f(x). The torch path writes ``f'`` and then ``f`` into
+    one fresh buffer where the base supports it, so it too allocates a single tensor of x's size.
     """
-    kernels = _kernels(x, base)
     if kernels is not None:
-        y = torch.empty_like(x) if base.kernel[0] == _fused.SILU else None
-        sums = kernels.moments(rows(x, groups), None if y is None else rows(y, groups), *base.kernel)
-        return y, torch.cat([sums.new_full((groups, 1), x.numel() // groups), sums], dim=1)
-    buf = torch.empty_like(x) if base.f_out is not None else None
+        y = torch.empty_like(x)
+        return y, kernels.moments(rows(x, groups), rows(y, groups), *base.kernel)
+    buf = _buffer(x, base.f_out)
     d = base.derivative(x, out=buf if base.df_out is not None else None)
     sum_d2 = row_dot(d, d, groups)
     y = base(x, out=buf)
@@ -68,12 +80,10 @@ def _moments(x: Tensor, base: Elementwise, groups: int) -> tuple[Tensor | None, 
 
 
 def _output(
-    x: Tensor, y: Tensor | None, base: Elementwise, shift: Tensor, scale: Tensor, groups: int
+    x: Tensor, y: Tensor | None, base: Elementwise, shift: Tensor, scale: Tensor, groups: int, kernels
 ) -> Tensor:
     """``scale * (f(x) - shift)`` per row; ``y``, when given, is ``f(x)`` in a buffer of ours."""
-    kernels = _kernels(x, base)
     if kernels is not None:
-        scale, shift = scale.double().reshape(groups), shift.double().reshape(groups)
         if y is None:
             y = torch.empty_like(x)
             kernels.forward(rows(x, groups), rows(y, groups), scale, shift, *base.kernel)
@@ -82,7 +92,7 @@ def _output(
         return y
     shift, scale = _row_shape(shift, x, groups > 1).to(x.dtype), _row_shape(scale, x, groups > 1).to(x.dtype)
     if y is None:
-        y = base(x, out=torch.empty_like(x) if base.f_out is not None else None)
+        y = base(x, out=_buffer(x, base.f_out))
     return y.sub_(shift).mul_(scale) if base.f_out is not None else (y - shift) * scale
 
 
@@ -175,11 +185,56 @@ def _row_shape(t: Tensor, x: Tensor, per_row: bool) -> Tensor:
 
 
 def _check_finite(moments: Tensor) -> None:
-    finite = torch.isfinite(moments).all()
-    if torch.compiler.is_compiling():
-        torch._assert_async(finite, _NON_FINITE)  # stays inside the compiled graph
-    elif not bool(finite):
+    if _fused.traced(moments):  # keep the check inside a traced graph
+        torch._assert_async(torch.isfinite(moments).all(), _NON_FINITE)
+    elif not math.isfinite(moments.sum().item()):  # the float64 sums of finite inputs are finite
         raise ValueError(_NON_FINITE)
+
+
+def _statistics(
+    moments: Tensor | None,
+    running: tuple[Tensor | None, ...],
+    alpha: Tensor,
+    b: float,
+    momentum: float | None,
+    lower: float,
+    upper: float,
+    instance: bool,
+    eps: float,
+    kernels,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+    """``(mu, rho, rho', scale, count)`` the output uses: each sample's own (``instance``), the running
+    values updated by ``moments`` (training), or the running values (eval, ``moments`` None)."""
+    if kernels is not None:  # the same rules in C++, without a tensor op per scalar
+        m = -1.0 if momentum is None else momentum  # -1: cumulative average
+        b_tanh = b * math.tanh(alpha.item())
+        mean, rho, rho_prime, scale, count = kernels.statistics(
+            moments, *running, instance, m, lower, upper, _CONSTANT_ULPS * eps, b_tanh
+        )
+        return mean, rho, rho_prime, scale, None if instance else count
+    if instance:  # no running values
+        mean, rho, rho_prime = _instance_statistics(moments, eps)
+        count = None
+    elif moments is None:  # eval: new tensors, since an input returned as an output cannot be saved
+        mean, rho, rho_prime, count = (t.clone() for t in running)
+    else:
+        batch = [s[0] for s in _batch_statistics(moments, eps)]
+        mean, rho, rho_prime, count = update_running_statistics(*running, *batch, momentum, lower, upper)
+    scale = normalization_factor(rho, rho_prime) + b * torch.tanh(alpha.to(rho.dtype))
+    return mean, rho, rho_prime, scale, count
+
+
+class _Config(NamedTuple):
+    """The non-tensor arguments of :class:`_NormalizedActivation` (one argument: ``apply`` binds each)."""
+
+    base: Elementwise
+    b: float
+    momentum: float | None
+    lower: float
+    upper: float
+    training: bool
+    instance: bool
+    group: object
 
 
 class _NormalizedActivation(torch.autograd.Function):
@@ -193,61 +248,53 @@ class _NormalizedActivation(torch.autograd.Function):
         rho: Tensor | None,
         rho_prime: Tensor | None,
         count: Tensor | None,
-        base: Elementwise,
-        b: float,
-        momentum: float | None,
-        lower: float,
-        upper: float,
-        training: bool,
-        instance: bool,
-        group: object,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+        config: _Config,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor]:
+        base, b, momentum, lower, upper, training, instance, group = config
         x = x.contiguous(memory_format=memory_format(x))
         groups = x.shape[0] if instance else 1
-        y = None
+        kernels = _kernels(x, base)
+        y = moments = None
         if training or instance:
-            y, moments = _moments(x, base, groups)
+            y, moments = _moments(x, base, groups, kernels)
             if training:
                 _check_finite(moments)
-            if instance:
-                mean, rho, rho_prime = _instance_statistics(moments, _eps(x))
-            else:
-                if group is not None:
-                    dist.all_reduce(moments, group=group)
-                batch = [s[0] for s in _batch_statistics(moments, _eps(x))]
-                mean, rho, rho_prime, count = update_running_statistics(
-                    mean, rho, rho_prime, count, *batch, momentum, lower, upper
-                )
-        else:
-            mean, rho, rho_prime = mean.clone(), rho.clone(), rho_prime.clone()  # outputs are saved
-        scale = normalization_factor(rho, rho_prime) + b * torch.tanh(alpha.to(rho.dtype))
-        return _output(x, y, base, mean, scale, groups), mean, rho, rho_prime, count
+            if group is not None and not instance:
+                dist.all_reduce(moments, group=group)
+        running, eps = (mean, rho, rho_prime, count), _eps(x)
+        mean, rho, rho_prime, scale, count = _statistics(
+            moments, running, alpha, b, momentum, lower, upper, instance, eps, kernels
+        )
+        return _output(x, y, base, mean, scale, groups, kernels), mean, rho, rho_prime, count, scale
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
         x, alpha, *_ = inputs
-        base, b, instance = inputs[6], inputs[7], inputs[12]
-        _, mean, rho, rho_prime, _ = output
-        ctx.base, ctx.b, ctx.instance = base, b, instance
+        config = inputs[6]
+        ctx.base, ctx.b, ctx.instance = config.base, config.b, config.instance
+        mean, scale = output[1], output[5]
         ctx.mark_non_differentiable(*(t for t in output[1:] if t is not None))
-        ctx.save_for_backward(x, alpha, mean, rho, rho_prime)
+        ctx.save_for_backward(x, alpha, mean, scale)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor, *_) -> tuple[Tensor | None, ...]:
-        x, alpha, mean, rho, rho_prime = ctx.saved_tensors
-        base: Elementwise = ctx.base
+        x, alpha, mean, scale = ctx.saved_tensors
         fmt = memory_format(x)
         x, grad = x.contiguous(memory_format=fmt), grad_out.contiguous(memory_format=fmt)
         groups = x.shape[0] if ctx.instance else 1
-        tanh = torch.tanh(alpha.to(rho.dtype))
-        scale = normalization_factor(rho, rho_prime) + ctx.b * tanh
-        grad_x, centered = _input_grad(grad, x, base, mean, scale, groups, ctx.needs_input_grad[1])
-        # dL/dalpha = b (1 - tanh^2 alpha) sum(grad * (f(x) - mu)) (ANAct eq. 36)
-        grad_alpha = (
-            None if centered is None else (ctx.b * (1 - tanh * tanh) * centered.sum()).to(alpha.dtype)
-        )
-        return (grad_x if ctx.needs_input_grad[0] else None, grad_alpha) + (None,) * 12
+        grad_x, centered = _input_grad(grad, x, ctx.base, mean, scale, groups, ctx.needs_input_grad[1])
+        grad_alpha = None
+        if centered is not None:
+            # dL/dalpha = b (1 - tanh^2 alpha) sum(grad * (f(x) - mu)) (ANAct eq. 36)
+            tanh = torch.tanh(alpha.to(centered.dtype))
+            grad_alpha = (ctx.b * (1 - tanh * tanh) * centered.sum()).to(alpha.dtype)
+        return (grad_x if ctx.needs_input_grad[0] else None, grad_alpha) + (None,) * 5
+
+
+# Function.apply binds its arguments to forward's signature on every call; a stored signature spares
+# inspect rebuilding it each time.
+_NormalizedActivation.forward.__signature__ = inspect.signature(_NormalizedActivation.forward)
 
 
 def _input_grad(
@@ -257,17 +304,12 @@ def _input_grad(
     kernels = _kernels(x, base)
     if kernels is not None:
         gx = torch.empty_like(x)
+        scale, mean = scale.double().reshape(groups), mean.double().reshape(groups)
         sums = kernels.backward(
-            rows(grad, groups),
-            rows(x, groups),
-            rows(gx, groups),
-            scale.double().reshape(groups),
-            mean.double().reshape(groups),
-            *base.kernel,
-            centered,
+            rows(grad, groups), rows(x, groups), rows(gx, groups), scale, mean, *base.kernel, centered
         )
         return gx, sums if centered else None
-    buf = torch.empty_like(x) if base.vjp_out is not None else None
+    buf = _buffer(x, base.vjp_out)
     sums = None
     if not centered:
         gx = base.vjp(grad, x, out=buf)
@@ -329,15 +371,14 @@ def normalized_activation(
                 "num_batches_tracked (or instance=True)"
             )
     group = _process_group(sync and training and not instance, process_group)
-    out, mean, rho, rho_prime, count = _NormalizedActivation.apply(
-        input, alpha, *stats, base, b, momentum, lower, upper, training, instance, group
-    )
+    config = _Config(base, b, momentum, lower, upper, training, instance, group)
+    out, mean, rho, rho_prime, count, _ = _NormalizedActivation.apply(input, alpha, *stats, config)
     if training and not instance:
         with torch.no_grad():
-            running_mean.copy_(mean)
-            running_rho.copy_(rho)
-            running_rho_prime.copy_(rho_prime)
-            num_batches_tracked.copy_(count)
+            running_mean.copy_(mean.reshape(()))
+            running_rho.copy_(rho.reshape(()))
+            running_rho_prime.copy_(rho_prime.reshape(()))
+            num_batches_tracked.copy_(count.reshape(()))
     return out
 
 
@@ -356,7 +397,8 @@ def normalized_activation_derivative(
     """
     with torch.no_grad():
         if instance:
-            _, rho, rho_prime = _instance_statistics(_moments(input, base, input.shape[0])[1], _eps(input))
+            moments = _moments(input, base, input.shape[0], None)[1]
+            _, rho, rho_prime = _instance_statistics(moments, _eps(input))
         else:
             rho, rho_prime = running_rho, running_rho_prime
         scale = normalization_factor(rho, rho_prime) + b * torch.tanh(alpha.to(rho.dtype))

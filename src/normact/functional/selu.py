@@ -2,14 +2,15 @@
 
 Redefining the Self-Normalization Property: dSELU is SELU's form (eq. 3) with ``lam, alpha`` solved
 from eq. 5, sSELU is eq. 9 and lSELU eq. 10; a trainable ``lam`` gets ``sum(grad * y / lam)``
-(eq. 41), accumulated in float32 or wider. With a fixed ``lam`` dSELU and sSELU are aten's
-``elu(x, alpha, scale=lam, input_scale=beta)``, whose autograd saves only the input; lSELU and a
-trainable ``lam`` use a custom Function that saves only the input too, and runs on the fused CPU
-kernels of ``_fused`` where they apply (one pass forward, one pass backward including ``lam``'s
-gradient).
+(eq. 41), accumulated in float32 or wider. A custom Function that saves only the input runs them
+on the fused CPU kernels of ``_fused`` where they apply (one pass forward, one pass backward that
+also gives ``lam``'s gradient); elsewhere dSELU and sSELU with a fixed ``lam`` are aten's
+``elu(x, alpha, scale=lam, input_scale=beta)``, whose autograd also saves only the input.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 from torch import Tensor
@@ -30,12 +31,13 @@ def _unscaled(x: Tensor, kind: str, alpha: float, beta: float, scale: float = 1.
     return _aten.elu(x, alpha, scale, beta)
 
 
-def _unscaled_vjp(grad: Tensor, x: Tensor, kind: str, alpha: float, beta: float, out: Tensor) -> Tensor:
-    """``grad * f'(x) / lam`` written into ``out``."""
+def _unscaled_vjp(grad: Tensor, x: Tensor, kind: str, alpha: float, beta: float) -> Tensor:
+    """``grad * f'(x) / lam`` as a fresh tensor."""
     if kind == "lselu":
-        out = _aten.elu_backward.grad_input(grad, alpha, 1.0, 1.0, False, x, grad_input=out)
-        return out.add_(torch.where(x > 0, 0.0, grad), alpha=beta)
-    return _aten.elu_backward.grad_input(grad, alpha, 1.0, beta, False, x, grad_input=out)
+        return _aten.elu_backward(grad, alpha, 1.0, 1.0, False, x).add_(
+            torch.where(x > 0, 0.0, grad), alpha=beta
+        )
+    return _aten.elu_backward(grad, alpha, 1.0, beta, False, x)
 
 
 def _kernel(kind: str, alpha: float, beta: float) -> tuple[int, float, float, float]:
@@ -95,22 +97,25 @@ class _SELUFamily(torch.autograd.Function):
             )
             grad_lam = dot.reshape(()).to(lam_t.dtype) if ctx.needs_input_grad[1] else None
             return gx if ctx.needs_input_grad[0] else None, grad_lam, None, None, None
-        buf, grad_lam = None, None
+        grad_lam = grad_x = None
         if ctx.needs_input_grad[1]:
-            buf = _unscaled(x, ctx.kind, ctx.alpha, ctx.beta)
-            grad_lam = row_dot(grad, buf, 1).reshape(()).to(lam_t.dtype)
-        grad_x = None
+            g = _unscaled(x, ctx.kind, ctx.alpha, ctx.beta)
+            grad_lam = row_dot(grad, g, 1).reshape(()).to(lam_t.dtype)
         if ctx.needs_input_grad[0]:
-            buf = torch.empty_like(x) if buf is None else buf
-            grad_x = _unscaled_vjp(grad, x, ctx.kind, ctx.alpha, ctx.beta, buf).mul_(lam)
+            grad_x = _unscaled_vjp(grad, x, ctx.kind, ctx.alpha, ctx.beta).mul_(lam)
         return grad_x, grad_lam, None, None, None
+
+
+# Function.apply binds its arguments to forward's signature on every call; a stored signature spares
+# inspect rebuilding it each time.
+_SELUFamily.forward.__signature__ = inspect.signature(_SELUFamily.forward)
 
 
 def selu_family(input: Tensor, kind: str, lam: float | Tensor, alpha: float, beta: float) -> Tensor:
     """``kind`` in {"dselu", "sselu", "lselu"}; a tensor ``lam`` gets a gradient (eq. 41)."""
     if kind not in ("dselu", "sselu", "lselu"):
         raise ValueError(f"unknown SELU family member '{kind}'; choose from ['dselu', 'lselu', 'sselu']")
-    if isinstance(lam, Tensor) or kind == "lselu":
+    if isinstance(lam, Tensor) or kind == "lselu" or _fused.usable(input) is not None:
         return _SELUFamily.apply(input, lam, kind, alpha, beta)
     return _aten.elu(input, alpha, lam, beta)
 

@@ -1,3 +1,5 @@
+"""Fixtures shared by the whole suite: a fixed torch seed per test, and the fused/pure-torch engines."""
+
 import os
 import shutil
 
