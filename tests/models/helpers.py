@@ -64,7 +64,7 @@ def resnet_count(
     norm: str = "bn",
     multiplier: int = 1,
     shortcut: str = "B",
-    bias: bool = False,
+    bias: bool = True,
     normalized: bool = False,
 ) -> int:
     """Parameters of a ResNet from its layer shapes (He et al. 2016; the CReLU paper's Fig. 1; ANAct Fig. 6).

@@ -75,10 +75,10 @@ def test_normprop_blocks(norm, variant, act):
 def test_shortcuts_of_bn_and_plain_networks():
     assert [type(m) for m in BasicBlock(8, 16, 2, units(shortcut="A")).shortcut] == [PadShortcut]
     assert [type(m) for m in BasicBlock(8, 16, 2, units()).shortcut] == [nn.Conv2d, nn.BatchNorm2d]
-    plain = BasicBlock(8, 16, 2, units("plain", bias=True))
+    plain = BasicBlock(8, 16, 2, units("plain"))
     assert [type(m) for m in plain.shortcut] == [nn.Conv2d] and plain.shortcut[0].bias is not None
     assert plain.conv1.layer.bias is not None and not any(isinstance(m, _BatchNorm) for m in plain.modules())
-    assert BasicBlock(8, 16, 2, units("plain")).conv1.layer.bias is None
+    assert BasicBlock(8, 16, 2, units("plain", bias=False)).conv1.layer.bias is None
 
 
 def test_errors():

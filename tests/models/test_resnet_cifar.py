@@ -56,17 +56,17 @@ def test_crelu_paper_grid(norm, act):
     forward_backward(model, torch.randn(2, 3, 32, 32), 100)
 
 
-def test_narrow_crelu_model_and_plain_bias():
+def test_narrow_crelu_model_and_plain_without_bias():
     narrow = create_model("resnet_cifar", depth=20, act="crelu", width=0.75)
     assert [narrow.layer1[0].out_channels, narrow.layer2[0].out_channels, narrow.layer3[0].out_channels] == [
         12,
         24,
         48,
     ]
-    biased = create_model("resnet_cifar", depth=8, norm="plain", bias=True)
-    assert all(c.bias is not None for c in biased.modules() if isinstance(c, nn.Conv2d))
-    assert num_params(biased) == resnet_count(
-        False, (1, 1, 1), (16, 32, 64), 10, norm="plain", bias=True, **CIFAR
+    unbiased = create_model("resnet_cifar", depth=8, norm="plain", bias=False)
+    assert all(c.bias is None for c in unbiased.modules() if isinstance(c, nn.Conv2d))
+    assert num_params(unbiased) == resnet_count(
+        False, (1, 1, 1), (16, 32, 64), 10, norm="plain", bias=False, **CIFAR
     )
 
 

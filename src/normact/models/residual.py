@@ -71,7 +71,8 @@ class ResidualUnits:
         act: the activation inside the blocks (and of the stem, channel-preserving).
         norm_layer: the BN class, called as ``norm_layer(channels)`` / ``(channels, affine=...)``.
         norm_affine: None for ANAct's rule, or True / False for every BN before an activation.
-        bias: bias of the convolutions of a ``"plain"`` network (the CReLU paper tries both).
+        bias: bias of the convolutions of a ``"plain"`` network (the CReLU paper's Plain models have one,
+            its "no bias" rows do not).
         shortcut: ``"A"`` or ``"B"`` (see the module docstring).
     """
 
@@ -79,7 +80,7 @@ class ResidualUnits:
     act: ActFactory = field(default_factory=lambda: ActFactory("relu"))
     norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d
     norm_affine: bool | None = None
-    bias: bool = False
+    bias: bool = True
     shortcut: str = "B"
 
     def __post_init__(self) -> None:

@@ -65,7 +65,7 @@ class ResNet(nn.Module):
         norm_affine: None for ANAct's rule (no affine transform in a BN right before a normalized
             activation), or True / False for every BN before an activation.
         shortcut: ``"A"`` (zero padding) or ``"B"`` (1x1 convolution) where the shape changes.
-        bias: bias of the convolutions of a ``"plain"`` network.
+        bias: bias of the convolutions of a ``"plain"`` network (``False``: the CReLU paper's "no bias").
 
     Shape:
         Input ``(N, C, H, W)``, output ``(N, num_classes)``.
@@ -86,7 +86,7 @@ class ResNet(nn.Module):
         norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
         norm_affine: bool | None = None,
         shortcut: str = "B",
-        bias: bool = False,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if len(layers) != len(widths) or min(layers, default=0) < 1:
