@@ -1,6 +1,6 @@
 """What the model builders share: activation recipes, ANAct's placement rules, widths, shapes and init.
 
-ANAct (section 3.2, 3.3 and 4) places normalized activations by three rules: a BN right before a
+ANAct (sections 3.2, 3.3 and 4) places normalized activations by three rules: a BN right before a
 normalized activation has no affine transform; the top activations of a VGG stay unnormalized so that
 a BN sits between the highest normalized activation and the classifier; in a residual network the
 activation right after the addition stays unnormalized. :class:`ActFactory` knows what these rules
@@ -115,6 +115,7 @@ def scale(channels: int, width: float) -> int:
 
 
 def check_width(width: float) -> None:
+    """A width multiplier must be positive."""
     if not width > 0:
         raise ValueError(f"width must be a positive multiplier (got {width!r})")
 
@@ -128,6 +129,7 @@ def image_shape(input_shape: Sequence[int], model: str) -> tuple[int, int, int]:
 
 
 def check_init(init: str) -> None:
+    """``init`` must be one of :data:`INITS`."""
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose from {list(INITS)}")
 

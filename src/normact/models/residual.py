@@ -70,7 +70,7 @@ class ResidualUnits:
         norm: one of :data:`NORMS`.
         act: the activation inside the blocks (and of the stem, channel-preserving).
         norm_layer: the BN class, called as ``norm_layer(channels)`` / ``(channels, affine=...)``.
-        norm_affine: None for ANAct's rule, or True / False for every BN before an activation.
+        norm_affine: None for ANAct's rule, or True / False for the BN of every convolution.
         bias: bias of the convolutions of a ``"plain"`` network (the CReLU paper's Plain models have one,
             its "no bias" rows do not).
         shortcut: ``"A"`` or ``"B"`` (see the module docstring).

@@ -63,7 +63,7 @@ class ResNet(nn.Module):
             arguments. NormProp networks take ``"relu"`` or ``"crelu"``.
         norm_layer: the BN class.
         norm_affine: None for ANAct's rule (no affine transform in a BN right before a normalized
-            activation), or True / False for every BN before an activation.
+            activation), or True / False for the BN of every convolution.
         shortcut: ``"A"`` (zero padding) or ``"B"`` (1x1 convolution) where the shape changes.
         bias: bias of the convolutions of a ``"plain"`` network (``False``: the CReLU paper's "no bias").
 
