@@ -10,7 +10,11 @@ glibc's malloc hands freed memory back to the system and faults it in again, whi
 tensors of a few MiB bimodal; ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRESHOLD_`` (printed
 when set) change that.
 
-    python benchmarks/bench_layers.py [--repeat 25] [--threads N] [--torch-path] [--json out.json]
+    python benchmarks/bench_layers.py [--repeat 25] [--threads N] [--torch-path] [--device cuda]
+                                      [--json out.json]
+
+On a GPU the layers run their pure-torch path (the fused kernels are CPU-only); every timed call ends
+with a device synchronisation.
 """
 
 from __future__ import annotations
@@ -62,15 +66,23 @@ def saved_bytes(fn: Fn, x: Tensor) -> int:
     return sum(storages.values())
 
 
-def interleaved(a: Callable[[], object], b: Callable[[], object], repeat: int) -> tuple[float, float]:
+def _sync(x: Tensor) -> Callable[[], None]:
+    return torch.cuda.synchronize if x.is_cuda else (lambda: None)
+
+
+def interleaved(
+    a: Callable[[], object], b: Callable[[], object], repeat: int, sync: Callable[[], None]
+) -> tuple[float, float]:
     """Median seconds of ``a`` and of ``b``, called alternately after three warm-up calls each."""
     for _ in range(3):
         a(), b()
+    sync()
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
         for f, ts in zip((a, b), times, strict=True):
             start = time.perf_counter()
             f()
+            sync()
             ts.append(time.perf_counter() - start)
     return statistics.median(times[0]), statistics.median(times[1])
 
@@ -85,10 +97,11 @@ def forward_backward(fn: Fn, x: Tensor, grad: Tensor) -> Callable[[], None]:
 
 def measure(layer: nn.Module, base: Fn, x: Tensor, repeat: int) -> dict[str, float]:
     grad, xg = torch.randn_like(x), x.clone().requires_grad_()
+    sync = _sync(x)
     with torch.no_grad():
-        base_f, layer_f = interleaved(lambda: base(x), lambda: layer(x), repeat)
+        base_f, layer_f = interleaved(lambda: base(x), lambda: layer(x), repeat, sync)
     base_fb, layer_fb = interleaved(
-        forward_backward(base, xg, grad), forward_backward(layer, xg, grad), repeat
+        forward_backward(base, xg, grad), forward_backward(layer, xg, grad), repeat, sync
     )
     size = x.numel() * x.element_size()
     return {
@@ -119,27 +132,32 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=25, help="timed calls per function (default 25)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--torch-path", action="store_true", help="bypass the fused CPU kernels")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     machine = platform.processor() or platform.machine()
-    path = "pure-torch path" if args.torch_path else "fused CPU kernels where they apply"
+    path = (
+        "pure-torch path" if args.torch_path or args.device != "cpu" else "fused CPU kernels where they apply"
+    )
+    if args.device != "cpu":
+        machine = torch.cuda.get_device_name(args.device)
     malloc = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_"))
     print(f"torch {torch.__version__}, {machine}, {torch.get_num_threads()} threads, {path}", malloc)
     rows = []
     with fused_kernels(False) if args.torch_path else contextlib.nullcontext():
         for shape in SHAPES:
-            x = torch.randn(shape)
+            x = torch.randn(shape, device=args.device)
             for name, factory, base_name, base, target in cases():
                 row = {"layer": name, "baseline": base_name, "shape": list(shape), "target": target}
-                row |= measure(factory().train(), base, x, args.repeat)
+                row |= measure(factory().to(args.device).train(), base, x, args.repeat)
                 print(show(row), flush=True)
                 rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
-            meta = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+            meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
             json.dump(meta | {"torch_path": args.torch_path, "rows": rows}, f, indent=1)
 
 
