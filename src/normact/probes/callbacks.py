@@ -15,6 +15,7 @@ epoch's metrics.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,11 +27,12 @@ from normact.probes.base import Probe, attach, quiet_forward
 from normact.probes.residual import ResidualDelta
 from normact.probes.score import convergence_score
 from normact.probes.select import Where
-from normact.probes.weights import weight_means
+from normact.probes.weights import coherence, weight_means
 
 __all__ = [
     "ConvergenceScore",
     "ProbePass",
+    "WeightCoherence",
     "WeightMeans",
     "build_probe_callbacks",
     "list_probe_callbacks",
@@ -106,6 +108,36 @@ def _probe_pass(probe: type[Probe]) -> Callable[..., ProbePass]:
     return factory
 
 
+class WeightCoherence:
+    """The coherence of every filter bank each epoch, as ``coherence/<parameter>`` (CReLU/NormProp, Fig. 3).
+
+    Coherence is ``max_{i != j} |W_i . W_j| / (||W_i|| ||W_j||)`` over the flattened filters
+    (:func:`normact.probes.weights.coherence`); near 0 means near-orthogonal filters, the assumption of
+    NormProp's Canonical Error Bound.
+
+    Args:
+        where: a regular expression on parameter names, matched with ``re.search`` (default: every
+            parameter with two or more dimensions and at least two filters).
+    """
+
+    def __init__(self, where: str | None = None) -> None:
+        self.where = where
+        self._pattern = re.compile(where) if where is not None else None
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, batches: Batches) -> dict[str, float]:
+        out = {}
+        for name, p in model.named_parameters():
+            if p.dim() < 2 or p.shape[0] < 2 or (self._pattern and not self._pattern.search(name)):
+                continue
+            out[f"coherence/{name}"] = coherence(p)
+        if not out:
+            raise ValueError(f"coherence: no weight with two or more filters matches where={self.where!r}")
+        return out
+
+    def __repr__(self) -> str:
+        return f"WeightCoherence(where={self.where!r})"
+
+
 _CALLBACKS: dict[str, Callable[..., Any]] = {
     "score": ConvergenceScore,
     "weight_means": WeightMeans,
@@ -115,6 +147,7 @@ _CALLBACKS: dict[str, Callable[..., Any]] = {
     "sparsity": _probe_pass(Sparsity),
     "nonzero_ratio": _probe_pass(NonZeroRatio),
     "residual_delta": _probe_pass(ResidualDelta),
+    "coherence": WeightCoherence,
 }
 
 
