@@ -32,5 +32,5 @@ def test_coherence_where_and_errors():
     model = nn.Sequential(nn.Conv2d(3, 5, 3), nn.Conv2d(5, 4, 1))
     (cb,) = build_probe_callbacks([{"name": "coherence", "where": r"^1\."}])
     assert set(cb.on_epoch_end(model, 1, [])) == {"coherence/1.weight"}
-    with pytest.raises(ValueError, match="no weight .* where='nothing'"):
+    with pytest.raises(ValueError, match=r"no weight .* where='nothing'"):
         WeightCoherence("nothing").on_epoch_end(model, 1, [])

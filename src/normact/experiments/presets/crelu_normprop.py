@@ -1,0 +1,661 @@
+"""The CReLU / NormProp ResNet study (Shang, Chiu, Sohn): Tables 1-2, Figures 2-3.
+
+The runs are in ``crelu_normprop.yaml``: CIFAR-style ResNets with Plain, NormProp, NormProp2, NormProp3
+or BatchNorm convolutions, each with ReLU or CReLU. This module holds the paper's printed numbers
+(reference data shown beside ours, never used as expectations), its claims as it states them, and the
+analysis:
+
+- Table 2: final test error of each variant (median and range over seeds, diverged runs counted);
+- Table 1: the last ReLU's second moment ``E[y^2] = mean^2 + var`` and its non-zero ratio (NZR);
+- Figure 2: the residual Delta of every block after training;
+- Figure 3: the coherence of every block convolution after training, and at initialisation;
+- verdicts from one-sided exact rank-sum tests between variants (``experiments.verdict.decide``).
+
+Coherence at initialisation is recomputed here: the runner seeds torch with the run's seed right before
+building the model, so building it again the same way gives the run's initial weights exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
+
+from normact.experiments import stats
+from normact.experiments.preset import load_preset, register_preset
+from normact.experiments.report import Figure, Report, Section, fmt, markdown_table, settings_table
+from normact.experiments.results import StudyRuns
+from normact.experiments.verdict import Verdict, decide
+from normact.probes.callbacks import WeightCoherence
+from normact.train import with_overrides
+from normact.train.loop import build_model
+
+NORMS = ("plain", "normprop", "normprop2", "normprop3", "bn")
+ACTS = ("relu", "crelu")
+NORM_LABELS = {
+    "plain": "Plain",
+    "normprop": "NormProp",
+    "normprop2": "NormProp2",
+    "normprop3": "NormProp3",
+    "bn": "BatchNorm",
+}
+ACT_LABELS = {"relu": "ReLU", "crelu": "CReLU"}
+
+# Table 2 (ResNet-110, median of 5 runs): test error (%) on CIFAR-10 and CIFAR-100. None: not in the
+# table (NormProp3 was only run on ImageNet; NormProp with CReLU "did not manage to train").
+PAPER_TABLE2: dict[str, tuple[float, float] | None] = {
+    "plain_relu": (7.78, 36.10),
+    "normprop_relu": (11.60, 37.60),
+    "normprop2_relu": (7.46, 31.71),
+    "normprop3_relu": None,
+    "bn_relu": (6.35, 27.46),
+    "plain_crelu": (6.86, 28.24),
+    "normprop_crelu": None,
+    "normprop2_crelu": (7.22, 29.29),
+    "normprop3_crelu": None,
+    "bn_crelu": (5.72, 25.89),
+}
+# Table 2's rows without a variant here: plain networks without conv biases, a BN ReLU network with
+# twice the filters.
+PAPER_TABLE2_EXTRA = {
+    "Plain ReLU, no bias": (12.16, 40.00),
+    "BatchNorm ReLU, double width": (7.27, 27.33),
+    "Plain CReLU, no bias": (7.17, 28.71),
+}
+# Table 1 (ResNet-110 on CIFAR-100): mean +- std of the activation after the last ReLU, and its NZR.
+PAPER_TABLE1: dict[str, tuple[float, float, float]] = {
+    "plain_relu": (30.81, 36.69, 0.14),
+    "normprop_relu": (28.68, 33.58, 0.21),
+    "bn_relu": (3.77, 4.43, 0.51),
+    "plain_crelu": (24.53, 26.02, 0.50),
+    "normprop_crelu": (10.41, 10.28, 0.50),
+    "bn_crelu": (1.94, 1.99, 0.50),
+}
+# Table 4 (ImageNet, single-crop top-1 error %), the rows with NormProp3: depth -> act -> norm -> error.
+PAPER_TABLE4_TOP1 = {
+    34: {
+        "relu": {"plain": 29.92, "normprop2": 29.23, "normprop3": 29.72, "bn": 26.73},
+        "crelu": {"plain": 28.85, "normprop2": 29.31, "normprop3": 28.28, "bn": 25.62},
+    },
+    50: {
+        "relu": {"plain": 31.48, "normprop2": 29.75, "normprop3": 28.08, "bn": 24.01},
+        "crelu": {"plain": 28.00, "normprop2": 29.06, "normprop3": 26.12, "bn": 23.03},
+    },
+}
+
+CLAIM_DELTA = (
+    "BatchNorm distributes learning to residual blocks at all layers, whereas without it learning "
+    "happens mostly in the latter part of the network ({act})"
+)
+CLAIM_MAGNITUDE = (
+    "Plain networks produce a last-layer activation with large mean and high variance, BatchNorm "
+    "networks one with small mean and small variance (Table 1)"
+)
+CLAIM_NZR = (
+    "With BatchNorm about 50 % of the last ReLU's outputs are non-zero, in the plain ReLU network far fewer"
+)
+CLAIM_CRELU = "CReLU improves on ReLU with {norm}"
+CLAIM_NP_DROP = "NormProp naively applied to a ReLU ResNet falls significantly behind BatchNorm"
+CLAIM_NP2 = "NormProp2 performs better than the original NormProp (ReLU)"
+CLAIM_GAP = "{norm} is still not comparable to BatchNorm"
+CLAIM_NP_CRELU = "With CReLU, training breaks down with NormProp; NormProp2 allows the model to be trained"
+CLAIM_NP3 = "Fixing gamma (NormProp3) improves on NormProp2"
+CLAIM_COHERENCE = "NormProp ResNets do not have low-coherence convolution filters (NormProp2, ReLU and CReLU)"
+CRELU_NORMS = ("plain", "normprop2", "normprop3", "bn")
+GAP_NORMS = ("normprop2", "normprop3")
+CLAIMS = (
+    *(CLAIM_DELTA.format(act=ACT_LABELS[a]) for a in ACTS),
+    CLAIM_MAGNITUDE,
+    CLAIM_NZR,
+    *(CLAIM_CRELU.format(norm=NORM_LABELS[n]) for n in CRELU_NORMS),
+    CLAIM_NP_DROP,
+    CLAIM_NP2,
+    *(CLAIM_GAP.format(norm=NORM_LABELS[n]) for n in GAP_NORMS),
+    CLAIM_NP_CRELU,
+    CLAIM_NP3,
+    CLAIM_COHERENCE,
+)
+
+
+def _name(norm: str, act: str) -> str:
+    return f"{norm}_{act}"
+
+
+def _label(variant: str) -> str:
+    variant, at_init, _ = variant.partition("@init")
+    norm, _, act = variant.rpartition("_")
+    return f"{NORM_LABELS.get(norm, norm)} {ACT_LABELS.get(act, act)}" + (" at init" if at_init else "")
+
+
+def _block_order(name: str) -> tuple[int, ...]:
+    """``layer2.10`` -> (2, 10), so that blocks sort by stage, then by index."""
+    return tuple(int(n) for n in re.findall(r"\d+", name))
+
+
+def _last(row: np.ndarray) -> float:
+    """The last value of a run that is not NaN (a diverged run stops early); NaN when there is none."""
+    present = row[~np.isnan(row)]
+    return float(present[-1]) if present.size else math.nan
+
+
+def _median(values: np.ndarray) -> float:
+    """Median of the values that are not NaN (inf counts); NaN when there is none."""
+    values = np.asarray(values, dtype=np.float64)
+    present = values[~np.isnan(values)]
+    return float(np.median(present)) if present.size else math.nan
+
+
+def _single(runs: StudyRuns, variant: str, prefix: str) -> np.ndarray:
+    """Last-epoch values ``(runs,)`` of a metric family measured on one layer (e.g. the last ReLU)."""
+    family = runs.family(variant, prefix)
+    if not family:
+        return np.full(len(runs.runs[variant]), np.nan)
+    if len(family) > 1:
+        raise ValueError(
+            f"{prefix} is measured on {len(family)} layers; the analysis expects the last ReLU only"
+        )
+    (series,) = family.values()
+    return np.array([_last(row) for row in series])
+
+
+class _Variant:
+    """The numbers of one variant's runs that the tables, figures and verdicts use."""
+
+    def __init__(self, runs: StudyRuns, variant: str, init_coherence: dict[int, dict[str, float]]) -> None:
+        self.name = variant
+        self.seeds = [r.seed for r in runs.runs[variant]]
+        self.diverged = sum(r.status == "diverged" for r in runs.runs[variant])
+        self.acc = runs.series(variant, "test_acc")  # (runs, epochs)
+        # a diverged run did not train: its error ranks as the worst (inf); the table shows it apart
+        self.error = np.array(
+            [
+                math.inf if r.status == "diverged" or math.isnan(_last(row)) else 1.0 - _last(row)
+                for r, row in zip(runs.runs[variant], self.acc)
+            ]
+        )
+        deltas = runs.family(variant, "residual_delta/")
+        self.blocks = sorted(deltas, key=_block_order)
+        self.delta = (
+            np.array([[_last(deltas[b][i]) for b in self.blocks] for i in range(self.n)])
+            if self.blocks
+            else np.full((self.n, 0), np.nan)
+        )  # (runs, blocks) after the last epoch
+        half = len(self.blocks) // 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = self.delta.sum(axis=1)
+            self.late_share = (
+                self.delta[:, half:].sum(axis=1) / total if self.blocks else np.full(self.n, np.nan)
+            )
+        trained = np.array([r.status != "diverged" for r in runs.runs[variant]])
+        self.delta[~trained] = np.nan  # a diverged run's last measurements describe no trained network
+        self.late_share[~trained] = np.nan
+        self.nzr = np.where(trained, _single(runs, variant, "nonzero_ratio/"), np.nan)
+        self.second_moment = np.where(trained, _single(runs, variant, "second_moment/"), np.nan)
+        coh = runs.family(variant, "coherence/")
+        self.layers = sorted(coh, key=_block_order)
+        self.coherence = (
+            np.array([[_last(coh[k][i]) for k in self.layers] for i in range(self.n)])
+            if self.layers
+            else np.full((self.n, 0), np.nan)
+        )
+        self.coherence[~trained] = np.nan
+        with np.errstate(invalid="ignore"):
+            self.mean_coherence = (
+                np.nanmean(self.coherence, axis=1) if self.layers else np.full(self.n, np.nan)
+            )
+        init = [init_coherence.get(s, {}) for s in self.seeds]
+        self.init_coherence = np.array([[c.get(k, np.nan) for k in self.layers] for c in init]).reshape(
+            self.n, len(self.layers)
+        )
+        with np.errstate(invalid="ignore"):
+            self.mean_init_coherence = (
+                np.nanmean(self.init_coherence, axis=1) if self.layers else np.full(self.n, np.nan)
+            )
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+def _coherence_where(runs: StudyRuns) -> str | None:
+    """The ``where`` of the ``coherence`` probe of the runs; None when they do not measure it."""
+    for spec in runs.base.train.probes:
+        if isinstance(spec, dict) and spec.get("name") == "coherence":
+            return spec.get("where")
+        if spec == "coherence":
+            return None
+    raise LookupError("no coherence probe")
+
+
+def _init_coherence(runs: StudyRuns, variant: str) -> dict[int, dict[str, float]]:
+    """Coherence of each run's initial weights: the model built again after ``torch.manual_seed(seed)``."""
+    try:
+        where = _coherence_where(runs)
+    except LookupError:
+        return {}
+    settings = runs.scale.analysis
+    shape, classes = tuple(settings["input_shape"]), int(settings["num_classes"])
+    model_cfg = with_overrides(runs.base, runs.preset.variants[variant]).model
+    probe = WeightCoherence(where)
+    out = {}
+    state = torch.random.get_rng_state()
+    try:
+        for run in runs.runs[variant]:
+            torch.manual_seed(run.seed)
+            model = build_model(model_cfg, classes, shape)
+            out[run.seed] = {
+                k.removeprefix("coherence/"): v for k, v in probe.on_epoch_end(model, 0, []).items()
+            }
+    finally:
+        torch.random.set_rng_state(state)
+    return out
+
+
+def analyze(runs: StudyRuns) -> Report:
+    """Tables 1-2, Figures 2-3 and the verdicts from the runs of one scale."""
+    present = [v for v in runs.variants if runs.runs[v]]
+    if not present:
+        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
+    data = {v: _Variant(runs, v, _init_coherence(runs, v)) for v in present}
+    report = Report(
+        preset=runs.preset.name,
+        scale=runs.scale.name,
+        title=runs.preset.title,
+        paper=runs.preset.paper,
+        summary=_summary(runs, data),
+    )
+    report.verdicts = _verdicts(data)
+    report.sections = [
+        Section(f"Table 2, ours ({runs.scale.name} scale)", _table_error(data)),
+        Section("Table 2, the paper (ResNet-110, median of 5 runs)", _table_error_paper()),
+        Section("Table 1: the last ReLU, ours and the paper's", _table_last_relu(data)),
+        Section("Residual Delta per block (Figure 2)", _table_delta(data)),
+        Section("Filter coherence (Figure 3)", _table_coherence(data)),
+        Section("Table 4, the paper (ImageNet, top-1 error %, single crop)", _table4_paper()),
+        Section("Settings", settings_table(runs) + "\n\n" + runs.scale.notes),
+    ]
+    report.figures = [
+        Figure(
+            "figure2",
+            "Figure 2: median residual Delta of each block after training",
+            lambda f: _draw_delta(f, data),
+        ),
+        Figure("error", "Median test error per epoch", lambda f: _draw_error(f, data)),
+        Figure(
+            "figure3",
+            "Figure 3: median coherence of each block convolution after training (solid) and at "
+            "initialisation (dotted)",
+            lambda f: _draw_coherence(f, data),
+        ),
+    ]
+    return report
+
+
+def _runs_text(data: dict[str, _Variant]) -> str:
+    ns = sorted({d.n for d in data.values()})
+    return f"{ns[0]} runs" if len(ns) == 1 else f"{ns[0]}-{ns[-1]} runs"
+
+
+def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
+    parts = [
+        f"{runs.n_runs} complete runs ({len(data)} variants, {_runs_text(data)} each; seeds "
+        f"{runs.seeds[0]}-{runs.seeds[-1]}), {runs.epochs} epochs each."
+    ]
+    diverged = {_label(v): d.diverged for v, d in data.items() if d.diverged}
+    if diverged:
+        parts.append(
+            "Diverged (error counted as the worst in every test, left out of Delta, NZR and coherence): "
+            + ", ".join(f"{k} {n}" for k, n in diverged.items())
+            + "."
+        )
+    if runs.n_missing:
+        missing = "; ".join(
+            f"{_label(v)}: " + ", ".join(f"seed {s} ({status})" for s, status in m)
+            for v, m in runs.missing.items()
+        )
+        are = "run is" if runs.n_missing == 1 else "runs are"
+        parts.append(f"**{runs.n_missing} {are} missing** and left out: {missing}.")
+    parts.append(f"Training took {runs.compute_seconds / 60:.1f} min of compute (sum of epoch times)")
+    if runs.wall_seconds is not None:
+        parts[-1] += (
+            f", {runs.wall_seconds / 60:.1f} min wall-clock from the first run's start to the last run's end"
+        )
+    parts[-1] += "."
+    return " ".join(parts)
+
+
+def _pct(x: float) -> str:
+    return "∞" if math.isinf(x) else fmt(x, 2, 100)
+
+
+def _errors(values: np.ndarray) -> str:
+    return "[" + ", ".join("div." if math.isinf(v) else fmt(v, 1, 100) for v in values) + "]"
+
+
+def _table_error(data: dict[str, _Variant]) -> str:
+    rows = []
+    for v, d in data.items():
+        finite = d.error[np.isfinite(d.error)]
+        rows.append(
+            [
+                _label(v),
+                _pct(_median(d.error)),
+                f"{fmt(finite.min(), 2, 100)}-{fmt(finite.max(), 2, 100)}" if finite.size else "–",
+                _errors(d.error),
+                f"{d.diverged}/{d.n}",
+            ]
+        )
+    return (
+        "Test error (%) after the last epoch; a diverged run (div.) counts as the worst error.\n\n"
+        + markdown_table(["model", "median", "range (trained runs)", "per seed", "diverged"], rows)
+    )
+
+
+def _table_error_paper() -> str:
+    rows = [
+        [_label(v), *(("–", "–") if e is None else (f"{e[0]:.2f}", f"{e[1]:.2f}"))]
+        for v, e in PAPER_TABLE2.items()
+    ]
+    rows += [[k, f"{a:.2f}", f"{b:.2f}"] for k, (a, b) in PAPER_TABLE2_EXTRA.items()]
+    return (
+        "As printed (test error %). NormProp3 appears only in the ImageNet Table 4; NormProp with CReLU "
+        'could not be trained ("we did not manage to train CReLU ResNet models even after trying out many '
+        'different initial learning rates").\n\n' + markdown_table(["model", "CIFAR-10", "CIFAR-100"], rows)
+    )
+
+
+def _table_last_relu(data: dict[str, _Variant]) -> str:
+    rows = []
+    for v, d in data.items():
+        paper = PAPER_TABLE1.get(v)
+        rows.append(
+            [
+                _label(v),
+                fmt(_median(d.second_moment), 3),
+                fmt(_median(np.sqrt(d.second_moment)), 3),
+                fmt(_median(d.nzr), 3),
+                "–" if paper is None else f"{paper[0]:.2f} ± {paper[1]:.2f}",
+                "–" if paper is None else f"{paper[2]:.2f}",
+            ]
+        )
+    header = ["model", "E[y^2] (median)", "RMS", "NZR (median)", "paper: mean ± std", "paper: NZR"]
+    return (
+        "After training, on the probe samples: the output y of the last ReLU (the one after the last "
+        "addition, which feeds the average pool). The paper prints the mean and standard deviation of y; we "
+        "record its second moment E[y^2] = mean^2 + var (both large means E[y^2] large) and its RMS. In our "
+        "CReLU networks the last activation is a ReLU after the addition (CReLU sits inside the residual "
+        "branch), so its NZR is measured, not 0.5 by construction as in the paper's Table 1.\n\n"
+        + markdown_table(header, rows)
+    )
+
+
+def _table_delta(data: dict[str, _Variant]) -> str:
+    blocks = max((d.blocks for d in data.values()), key=len)
+    many = len(blocks) > 12
+    shown = (
+        blocks if not many else [blocks[i] for i in np.linspace(0, len(blocks) - 1, 10).round().astype(int)]
+    )
+    rows = []
+    for v, d in data.items():
+        index = {b: i for i, b in enumerate(d.blocks)}
+        rows.append(
+            [
+                _label(v),
+                *(fmt(_median(d.delta[:, index[b]]), 3) if b in index else "–" for b in shown),
+                fmt(_median(d.late_share), 3),
+            ]
+        )
+    half = len(blocks) // 2
+    which = f"; {len(shown)} of the {len(blocks)} blocks shown, evenly spaced" if many else ""
+    return (
+        "Median over runs of Delta = mean over positions of ||x_out - x_in||_2 (over channels) of each block "
+        "after training, on the probe samples (x_in: the shortcut's output, so blocks that change shape are "
+        f"compared with their projected input){which}. "
+        f"Last column: the share of the summed Delta that falls on the latter {len(blocks) - half} of the "
+        f"{len(blocks)} blocks (0.5 when every block changes its input alike).\n\n"
+        + markdown_table(["model", *shown, "latter-half share"], rows)
+    )
+
+
+def _table_coherence(data: dict[str, _Variant]) -> str:
+    rows = [
+        [
+            _label(v),
+            fmt(_median(d.mean_init_coherence), 3),
+            fmt(_median(d.mean_coherence), 3),
+            fmt(_median(np.nanmax(d.coherence, axis=1)) if d.layers else math.nan, 3),
+        ]
+        for v, d in data.items()
+    ]
+    return (
+        "Coherence max_{i != j} |W_i . W_j| / (||W_i|| ||W_j||) of each block convolution (filters "
+        "flattened), averaged over the layers of a run; median over runs. At initialisation: the same runs' "
+        "initial weights. Near 0 means near-orthogonal filters, which NormProp's Canonical Error Bound "
+        "assumes; random filters of these sizes are already far from 0.\n\n"
+        + markdown_table(
+            ["model", "at init (mean over layers)", "trained (mean over layers)", "trained (max)"], rows
+        )
+    )
+
+
+def _table4_paper() -> str:
+    rows = [
+        [depth, ACT_LABELS[act], *(f"{errors[n]:.2f}" for n in ("plain", "normprop2", "normprop3", "bn"))]
+        for depth, by_act in PAPER_TABLE4_TOP1.items()
+        for act, errors in by_act.items()
+    ]
+    return "As printed (the NormProp3 evidence):\n\n" + markdown_table(
+        ["depth", "act", "Plain", "NormProp2", "NormProp3", "BatchNorm"], rows
+    )
+
+
+# -- verdicts ---------------------------------------------------------------------------------------
+
+
+def _values(data: dict[str, _Variant], variants: list[str], attr: str) -> np.ndarray:
+    """The per-run values ``attr`` of the variants pooled, NaN left out."""
+    out = np.concatenate([getattr(data[v], attr) for v in variants]) if variants else np.array([])
+    return out[~np.isnan(out)]
+
+
+def _compare(
+    claim: str,
+    data: dict[str, _Variant],
+    higher: list[str],
+    lower: list[str],
+    attr: str,
+    what: str,
+    digits: int = 3,
+    scale: float = 1.0,
+) -> Verdict | None:
+    """Verdict on "the runs of ``higher`` have larger ``attr`` than those of ``lower``" (exact rank-sum)."""
+    higher, lower = [v for v in higher if v in data], [v for v in lower if v in data]
+    a, b = _values(data, higher, attr), _values(data, lower, attr)
+    if not (a.size and b.size):
+        return None
+
+    def show(vs: list[str], x: np.ndarray) -> str:
+        values = ", ".join("div." if math.isinf(t) else fmt(t, digits, scale) for t in np.sort(x))
+        median = _median(x)
+        median_text = "div." if math.isinf(median) else fmt(median, digits, scale)
+        return f"{' + '.join(_label(v) for v in vs)} [{values}] (median {median_text})"
+
+    p_for = stats.rank_sum_test(a, b, "greater")
+    p_against = stats.rank_sum_test(a, b, "less")
+    evidence = f"{what}: {show(higher, a)} vs {show(lower, b)}; exact one-sided rank-sum test"
+    needed = stats.n_for_rank_sum(stats.probability_of_superiority(b, a))
+    return decide(claim, p_for, p_against, evidence, needed)
+
+
+def _verdicts(data: dict[str, _Variant]) -> list[Verdict]:
+    err = "test error (%) after the last epoch, diverged runs worst"
+    out: list[Verdict | None] = []
+    for act in ACTS:
+        out.append(
+            _compare(
+                CLAIM_DELTA.format(act=ACT_LABELS[act]),
+                data,
+                [_name("plain", act)],
+                [_name("bn", act)],
+                "late_share",
+                "share of the summed residual Delta on the latter half of the blocks",
+            )
+        )
+    out.append(
+        _compare(
+            CLAIM_MAGNITUDE,
+            data,
+            [_name("plain", a) for a in ACTS],
+            [_name("bn", a) for a in ACTS],
+            "second_moment",
+            "E[y^2] of the last ReLU's output, ReLU and CReLU networks pooled",
+        )
+    )
+    out.append(_compare(CLAIM_NZR, data, ["bn_relu"], ["plain_relu"], "nzr", "NZR of the last ReLU"))
+    for norm in CRELU_NORMS:
+        out.append(
+            _compare(
+                CLAIM_CRELU.format(norm=NORM_LABELS[norm]),
+                data,
+                [_name(norm, "relu")],
+                [_name(norm, "crelu")],
+                "error",
+                err,
+                2,
+                100,
+            )
+        )
+    out.append(_compare(CLAIM_NP_DROP, data, ["normprop_relu"], ["bn_relu"], "error", err, 2, 100))
+    out.append(_compare(CLAIM_NP2, data, ["normprop_relu"], ["normprop2_relu"], "error", err, 2, 100))
+    for norm in GAP_NORMS:
+        out.append(
+            _compare(
+                CLAIM_GAP.format(norm=NORM_LABELS[norm]),
+                data,
+                [_name(norm, a) for a in ACTS],
+                [_name("bn", a) for a in ACTS],
+                "error",
+                err + ", ReLU and CReLU pooled",
+                2,
+                100,
+            )
+        )
+    out.append(_compare(CLAIM_NP_CRELU, data, ["normprop_crelu"], ["normprop2_crelu"], "error", err, 2, 100))
+    out.append(
+        _compare(
+            CLAIM_NP3,
+            data,
+            [_name("normprop2", a) for a in ACTS],
+            [_name("normprop3", a) for a in ACTS],
+            "error",
+            err + ", ReLU and CReLU pooled",
+            2,
+            100,
+        )
+    )
+    np2 = [_name("normprop2", a) for a in ACTS if _name("normprop2", a) in data]
+    coh = _compare(
+        CLAIM_COHERENCE,
+        {**{v: data[v] for v in np2}, **{f"{v}@init": _InitView(data[v]) for v in np2}},
+        np2,
+        [f"{v}@init" for v in np2],
+        "mean_coherence",
+        "coherence after training (mean over the block convolutions of a run) vs the same runs' "
+        "initial weights (the incoherence of random filters; NormProp's bound wants about 0)",
+    )
+    out.append(coh)
+    return [v for v in out if v is not None]
+
+
+class _InitView:
+    """A variant's initial-weight coherence in the place of its trained one, for :func:`_compare`."""
+
+    def __init__(self, d: _Variant) -> None:
+        self.mean_coherence = d.mean_init_coherence
+
+
+# -- figures ----------------------------------------------------------------------------------------
+
+_COLORS = {
+    "plain": "#7f7f7f",
+    "normprop": "#d62728",
+    "normprop2": "#ff7f0e",
+    "normprop3": "#9467bd",
+    "bn": "#1f77b4",
+}
+
+
+def _style(variant: str) -> dict[str, Any]:
+    norm, _, act = variant.rpartition("_")
+    return {
+        "color": _COLORS.get(norm, "black"),
+        "linestyle": "-" if act == "relu" else "--",
+        "label": _label(variant),
+    }
+
+
+def _median_curve(values: np.ndarray) -> np.ndarray:
+    out = np.full(values.shape[1], np.nan)
+    has = (~np.isnan(values)).any(axis=0)
+    out[has] = np.nanmedian(values[:, has], axis=0)
+    return out
+
+
+def _draw_delta(fig: MplFigure, data: dict[str, _Variant]) -> None:
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, act in zip(axes, ACTS):
+        for v, d in data.items():
+            if v.endswith("_" + act) and d.blocks:
+                ax.plot(
+                    np.arange(1, len(d.blocks) + 1),
+                    _median_curve(d.delta),
+                    marker="o",
+                    markersize=3,
+                    **_style(v),
+                )
+        ax.set(xlabel="residual block", title=ACT_LABELS[act], yscale="log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("median Delta")
+
+
+def _draw_error(fig: MplFigure, data: dict[str, _Variant]) -> None:
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, act in zip(axes, ACTS):
+        for v, d in data.items():
+            if v.endswith("_" + act):
+                ax.plot(np.arange(1, d.acc.shape[1] + 1), 100 * (1 - _median_curve(d.acc)), **_style(v))
+        ax.set(xlabel="epoch", title=ACT_LABELS[act])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("median test error (%)")
+
+
+def _draw_coherence(fig: MplFigure, data: dict[str, _Variant]) -> None:
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, act in zip(axes, ACTS):
+        for v, d in data.items():
+            if v.endswith("_" + act) and d.layers:
+                x = np.arange(1, len(d.layers) + 1)
+                style = _style(v)
+                ax.plot(x, _median_curve(d.coherence), **{**style, "linestyle": "-"})
+                if not np.isnan(d.init_coherence).all():
+                    ax.plot(
+                        x, _median_curve(d.init_coherence), color=style["color"], linestyle=":", linewidth=1
+                    )
+        ax.set(xlabel="block convolution", title=ACT_LABELS[act], ylim=(0, 1.02))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("median coherence")
+
+
+PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))

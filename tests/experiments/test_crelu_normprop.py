@@ -1,0 +1,231 @@
+"""The crelu-normprop preset: its configs and probes, its analysis on a synthetic store, a tiny real run."""
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from normact.experiments import Scale, get_preset, list_presets, register_preset, reproduce
+from normact.experiments import report as build_report
+from normact.experiments.presets import crelu_normprop as cn
+from normact.experiments.report import render_markdown
+from normact.experiments.results import collect_runs
+from normact.models.resnet_cifar import resnet_cifar
+from normact.probes.callbacks import build_probe_callbacks
+from normact.train import ResultsStore, config_hash, config_to_dict
+from normact.train.loop import build_model
+
+from .conftest import write_tiny_mnist
+
+VARIANTS = [
+    f"{n}_{a}" for a in ("relu", "crelu") for n in ("plain", "normprop", "normprop2", "normprop3", "bn")
+]
+TINY_PROBES = [
+    {"name": "residual_delta", "where": r"layer\d\.\d+", "shortcut": "shortcut"},
+    {"name": "nonzero_ratio", "where": r"layer3\.0\.act"},
+    {"name": "second_moment", "where": r"layer3\.0\.act", "tap": "output"},
+    {"name": "coherence", "where": r"^layer\d\.\d+\.conv\d\."},
+]
+
+
+def _small_preset(name: str, scale: Scale, variants=None) -> str:
+    if name not in list_presets():
+        base = get_preset("crelu-normprop")
+        chosen = base.variants if variants is None else {v: base.variants[v] for v in variants}
+        register_preset(dataclasses.replace(base, name=name, variants=chosen, scales={scale.name: scale}))
+    return name
+
+
+def _tiny_scale(name: str, seeds: int, epochs: int, extra=None) -> Scale:
+    config = {
+        "model.kwargs.depth": 8,
+        "model.kwargs.width": 0.25,
+        "train.epochs": epochs,
+        "train.probes": TINY_PROBES,
+        **(extra or {}),
+    }
+    return Scale(
+        name,
+        seeds=seeds,
+        minutes=0.2,
+        config=config,
+        analysis={"input_shape": [1, 28, 28], "num_classes": 10},
+    )
+
+
+def test_preset_registers_with_ten_variants_and_three_scales():
+    preset = get_preset("crelu-normprop")
+    assert list(preset.variants) == VARIANTS
+    assert set(preset.scales) == {"cpu", "full", "full-cifar10"}
+    assert len(preset.claims) == 15
+    cpu = preset.sweep("cpu").configs()
+    assert len(cpu) == 40 and preset.scale("cpu").seeds >= 3
+    by_variant = {c.variant: c for c in cpu}
+    assert by_variant["bn_relu"].model.init == "he" and by_variant["plain_crelu"].model.init == "xavier"
+    full = {c.variant: c for c in preset.sweep("full").configs()}
+    assert full["bn_crelu"].model.kwargs["depth"] == 110 and full["bn_crelu"].train.epochs == 164
+    assert full["bn_crelu"].schedule.milestones == [81, 122] and full["bn_crelu"].optim.weight_decay == 1e-4
+    assert full["bn_crelu"].data.name == "cifar100"
+    assert {c.data.name for c in preset.sweep("full-cifar10").configs()} == {"cifar10"}
+
+
+def test_every_cpu_probe_finds_its_layers_in_every_variant():
+    preset = get_preset("crelu-normprop")
+    x = torch.randn(4, 1, 28, 28)
+    # every kind of convolution unit (plain, NormProp, BN) with each activation
+    chosen = ("plain_relu", "normprop_crelu", "normprop3_relu", "bn_crelu")
+    for cfg in (c for c in preset.sweep("cpu", 1).configs() if c.variant in chosen):
+        model = build_model(cfg.model, 10, (1, 28, 28)).eval()
+        out = {}
+        for cb in build_probe_callbacks(cfg.train.probes):
+            out.update(cb.on_epoch_end(model, 1, [(x, torch.zeros(4, dtype=torch.long))]))
+        blocks = {k for k in out if k.startswith("residual_delta/")}
+        assert len(blocks) == 6, cfg.variant  # ResNet-14: 2 blocks in each of 3 stages
+        assert set(k for k in out if not k.startswith(("residual_delta/", "coherence/"))) == {
+            "nonzero_ratio/layer3.1.act",
+            "second_moment/layer3.1.act",
+        }
+        assert sum(k.startswith("coherence/") for k in out) == 12, cfg.variant  # two convolutions a block
+
+
+def test_the_full_scales_last_relu_is_the_last_block_of_resnet110():
+    names = dict(resnet_cifar(110, 100, (3, 32, 32), act="crelu", norm="normprop2").named_modules())
+    assert "layer3.17.act" in names and "layer3.18.act" not in names
+
+
+# -- the analysis on a synthetic store ---------------------------------------------------------------
+
+# variant -> error of seed 0 (seed i adds i points); None: every run diverged in its first epoch
+ERROR = {
+    "plain_relu": 0.20, "normprop_relu": 0.25, "normprop2_relu": 0.18, "normprop3_relu": 0.17,
+    "bn_relu": 0.10, "plain_crelu": 0.15, "normprop_crelu": None, "normprop2_crelu": 0.22,
+    "normprop3_crelu": 0.14, "bn_crelu": 0.08,
+}  # fmt: skip
+BLOCKS = ["layer1.0", "layer2.0", "layer3.0"]
+
+
+def _delta(variant: str, seed: int) -> list[float]:
+    if variant.startswith("plain"):
+        return [0.1 * (1 + seed), 1.0, 2.0]  # latter-half share (1 + 2) / (3 + 0.1 (1 + seed))
+    return [1.0 + 0.01 * seed, 1.0, 1.0]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    name = _small_preset("test-crelu-synth", _tiny_scale("s", seeds=4, epochs=2))
+    preset = get_preset(name)
+    path = tmp_path_factory.mktemp("crelu") / "normact.sqlite"
+    db = ResultsStore(path)
+    init = {}
+    for cfg in preset.sweep("s").configs():
+        v, seed = cfg.variant, cfg.train.seed
+        run_id = db.start_run(study=cfg.study, variant=v, seed=seed, config_hash=config_hash(cfg),
+                              config=config_to_dict(cfg))  # fmt: skip
+        if ERROR[v] is None:
+            db.log_epoch(run_id, 1, {"test_acc": 0.1, "time": 1.0})
+            db.finish_run(run_id, "diverged", diverged_epoch=1)
+            continue
+        torch.manual_seed(seed)
+        model = build_model(cfg.model, 10, (1, 28, 28))
+        (coh,) = build_probe_callbacks([TINY_PROBES[-1]])
+        init[v, seed] = coh.on_epoch_end(model, 0, [])
+        for epoch in (1, 2):
+            err = ERROR[v] + 0.01 * seed + 0.05 * (2 - epoch)
+            metrics = {"test_acc": 1 - err, "time": 1.0}
+            metrics.update({f"residual_delta/{b}": d for b, d in zip(BLOCKS, _delta(v, seed))})
+            metrics["nonzero_ratio/layer3.0.act"] = (0.5 if v == "bn_relu" else 0.14) + 0.01 * seed
+            metrics["second_moment/layer3.0.act"] = (10.0 if v.startswith("plain") else 1.0) + 0.1 * seed
+            metrics.update({k: c + 0.2 for k, c in init[v, seed].items()})  # trained: 0.2 above init
+            db.log_epoch(run_id, epoch, metrics)
+        db.finish_run(run_id, "finished")
+    return name, path, init
+
+
+def test_tables_by_hand(synth):
+    name, path, _ = synth
+    text = render_markdown(build_report(name, "s", path)[0])
+    assert "| Plain ReLU | 21.50 | 20.00-23.00 | [20.0, 21.0, 22.0, 23.0] | 0/4 |" in text
+    assert "| NormProp CReLU | ∞ | – | [div., div., div., div.] | 4/4 |" in text
+    assert (
+        "| BatchNorm CReLU | 1.150 | 1.072 | 0.155 | 1.94 ± 1.99 | 0.50 |" in text
+    )  # 1 + 0.1 * median(0..3)
+    share = np.median([3 / (3 + 0.1 * (1 + s)) for s in range(4)])
+    assert f"| Plain ReLU | 0.250 | 1.000 | 2.000 | {share:.3f} |" in text
+    assert "Diverged (error counted as the worst in every test" in text and "NormProp CReLU 4" in text
+    assert "| NormProp2 ReLU | 7.46 | 31.71 |" in text  # the paper's row, as printed
+
+
+def test_coherence_at_init_is_the_runs_initial_weights(synth):
+    name, path, init = synth
+    runs = collect_runs(get_preset(name), "s", path)
+    got = cn._init_coherence(runs, "normprop2_crelu")
+    assert set(got) == {0, 1, 2, 3}
+    assert got[2] == {k.removeprefix("coherence/"): v for k, v in init["normprop2_crelu", 2].items()}
+    # independently: the same seed, the model built directly, one layer's coherence by a pairwise loop
+    torch.manual_seed(2)
+    model = resnet_cifar(
+        8, 10, (1, 28, 28), act="crelu", init="xavier", norm="normprop2", width=0.25, shortcut="A"
+    )
+    rows = model.layer2[0].conv1.weight.detach().reshape(model.layer2[0].conv1.weight.shape[0], -1).double()
+    by_pairs = max(
+        abs(float(rows[i] @ rows[j])) / float(rows[i].norm() * rows[j].norm())
+        for i, j in itertools.permutations(range(rows.shape[0]), 2)
+    )
+    assert got[2]["layer2.0.conv1.weight"] == pytest.approx(by_pairs, rel=1e-12)
+    state = torch.random.get_rng_state()
+    cn._init_coherence(runs, "bn_relu")
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random state is left alone
+
+
+def test_verdicts_on_the_synthetic_runs(synth):
+    name, path, _ = synth
+    verdicts = {v.claim: v for v in build_report(name, "s", path)[0].verdicts}
+    assert list(verdicts) == list(cn.CLAIMS)
+    status = {claim: v.status for claim, v in verdicts.items()}
+    # complete separation of 4 against 4 runs: p = 1 / C(8, 4) = 0.0143
+    assert status[cn.CLAIM_DELTA.format(act="ReLU")] == "supports"
+    assert "p = 0.0143 for the claim" in verdicts[cn.CLAIM_DELTA.format(act="CReLU")].evidence
+    assert status[cn.CLAIM_MAGNITUDE] == "supports"  # 8 against 8
+    assert status[cn.CLAIM_NZR] == "supports"
+    assert status[cn.CLAIM_CRELU.format(norm="Plain")] == "supports"
+    assert status[cn.CLAIM_CRELU.format(norm="NormProp2")] == "contradicts"  # CReLU 22-25 % vs ReLU 18-21 %
+    assert status[cn.CLAIM_CRELU.format(norm="BatchNorm")] == "inconclusive"  # 8-11 % vs 10-13 %: overlap
+    assert status[cn.CLAIM_NP_DROP] == "supports" and status[cn.CLAIM_NP2] == "supports"
+    assert status[cn.CLAIM_NP_CRELU] == "supports"  # every NormProp CReLU run diverged: the worst ranks
+    assert "NormProp CReLU [div., div., div., div.]" in verdicts[cn.CLAIM_NP_CRELU].evidence
+    assert status[cn.CLAIM_GAP.format(norm="NormProp2")] == "supports"
+    assert status[cn.CLAIM_COHERENCE] == "supports"  # trained 0.2 above init in every run
+    assert "NormProp2 ReLU at init + NormProp2 CReLU at init" in verdicts[cn.CLAIM_COHERENCE].evidence
+
+
+def test_report_files(synth, tmp_path):
+    name, path, _ = synth
+    _, md = build_report(name, "s", path, tmp_path / "out")
+    assert {p.name for p in md.parent.iterdir()} == {"report.md", "figure2.png", "error.png", "figure3.png"}
+
+
+# -- a tiny real run ----------------------------------------------------------------------------------
+
+
+def test_tiny_run_end_to_end(tmp_path):
+    data = tmp_path / "data"
+    write_tiny_mnist(data / "mnist", n_train=64, n_test=32)
+    scale = _tiny_scale("tiny", seeds=1, epochs=1, extra={"data.name": "mnist", "data.batch_size": 32})
+    name = _small_preset("test-crelu-tiny", scale, ["normprop2_relu", "bn_crelu"])
+    result = reproduce(name, "tiny", store=tmp_path / "normact.sqlite", data_dir=data)
+    assert [(i.variant, i.status) for i in result.items] == [
+        ("normprop2_relu", "finished"),
+        ("bn_crelu", "finished"),
+    ]
+    history = ResultsStore(tmp_path / "normact.sqlite").history(1)[0]
+    assert {"residual_delta/layer1.0", "residual_delta/layer3.0", "nonzero_ratio/layer3.0.act"} <= set(
+        history
+    )
+    assert "coherence/layer2.0.conv2.weight" in history
+    text = result.path.read_text()
+    assert "| NormProp2 ReLU |" in text and "| BatchNorm CReLU |" in text
+    assert (
+        len(result.report.verdicts) == 2
+    )  # only claims with runs on both sides: the NormProp2 gap, coherence
