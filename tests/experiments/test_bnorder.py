@@ -36,7 +36,7 @@ def test_bnorder_variants_and_scales():
     expected = [f"{a}_{o}" for a in ACTS for o in ("convention", "swap", "nwdbn", "nobn")]
     expected = [v for v in expected if v not in ("lecun_tanh_nobn", "softsign_nobn")]
     assert list(preset.variants) == expected
-    assert set(preset.scales) == {"cpu", "full"}
+    assert set(preset.scales) == {"cpu", "full", "full-cifar10", "full-tinyimagenet"}
     cpu = preset.sweep("cpu")
     assert (cpu.seeds, len(cpu.configs())) == (list(range(4)), 56)
     for cfg in cpu.configs():
@@ -58,7 +58,16 @@ def test_bnorder_variants_and_scales():
         200,
         [100, 150],
     )
-    assert len(full.seeds) == 3
+    assert len(full.seeds) == 3 and len(full.configs()) == 42
+    for scale, data in (("full-cifar10", "cifar10"), ("full-tinyimagenet", "tiny_imagenet")):
+        sweep = preset.sweep(scale, 1)
+        assert sweep.base.data.name == data
+        assert [c.variant for c in sweep.configs()] == [
+            "tanh_convention",
+            "tanh_swap",
+            "relu_convention",
+            "relu_swap",
+        ]
 
 
 def test_split_variant_and_layer_order():
@@ -94,7 +103,7 @@ def test_the_cpu_models_and_their_weight_decay():
         n for n, m in built["tanh_nwdbn"].named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
     }
     for name, d in decay.items():
-        assert d == (0.0 if name.rpartition(".")[0] in norms else 5e-4), name
+        assert d == (0.0 if name.rpartition(".")[0] in norms else 5e-3), name
 
 
 # -- the analysis on a synthetic store ------------------------------------------------------------
