@@ -96,3 +96,21 @@ def test_register_checks_every_config(tmp_path):
     bad = {**GOOD, "name": "t-bad", "variants": {"x": {"train.probes": ["scor"]}}}
     with pytest.raises(ValueError, match=r"train.probes\[0\]: unknown probe callback 'scor'"):
         register_preset(load_preset(_write(tmp_path, bad), [], lambda runs: None))
+
+
+def test_a_scale_may_name_its_own_variants(tmp_path):
+    spec = {**GOOD, "scales": {
+        "cpu": {**GOOD["scales"]["cpu"], "variants": {"short": ["optim.lr=0.5"], "plain": None}},
+        "full": {"seeds": 1, "minutes": 9},
+    }}  # fmt: skip
+    preset = load_preset(_write(tmp_path, spec), [], lambda runs: None)
+    assert preset.variants_of("cpu") == {"short": {"optim.lr": "0.5"}, "plain": {}}
+    assert preset.variants_of("full") == preset.variants
+    assert [(c.variant, c.optim.lr) for c in preset.sweep("cpu", 1).configs()] == [
+        ("short", 0.5),
+        ("plain", 0.1),
+    ]
+    assert [c.variant for c in preset.sweep("full").configs()] == ["relu", "tanh", "base"]
+    bad = {**spec, "scales": {"cpu": {**spec["scales"]["cpu"], "variants": {"x": 3}}}}
+    with pytest.raises(ConfigError, match="scale 'cpu': variant 'x' must be a mapping"):
+        load_preset(_write(tmp_path, bad), [], lambda runs: None)

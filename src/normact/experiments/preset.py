@@ -15,6 +15,7 @@ read from a YAML file beside it::
         config: {data.name: fashion_mnist, train.epochs: 15}
         analysis: {threshold: 0.86}          # handed to the preset's analysis
         notes: why these settings
+        variants: {...}                      # optional: this scale's own variants instead of the preset's
 
 The module supplies what YAML cannot: the claims, the paper's reference numbers and the analysis
 function ``analyze(runs) -> Report``. Modules in ``normact.experiments.presets`` are imported the first
@@ -52,6 +53,7 @@ class Scale:
     config: dict[str, Any] = field(default_factory=dict)  # dotted overrides of the preset's config
     analysis: dict[str, Any] = field(default_factory=dict)  # settings of the preset's analysis
     notes: str = ""
+    variants: dict[str, dict[str, Any]] | None = None  # this scale's own variants; None: the preset's
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,13 @@ class Preset:
         base = with_overrides(
             load_config(self.config), {"study": self.name, **sc.config, **(overrides or {})}
         )
-        return Sweep(study=self.name, base=base, variants=self.variants, seeds=list(range(n)))
+        return Sweep(study=self.name, base=base, variants=self.variants_of(scale), seeds=list(range(n)))
+
+    def variants_of(self, scale: str) -> dict[str, dict[str, Any]]:
+        """The variants run at ``scale``: its own when it names them (e.g. a grid rescaled to a shorter
+        run), else the preset's."""
+        own = self.scale(scale).variants
+        return self.variants if own is None else own
 
 
 _PRESETS: dict[str, Preset] = {}
@@ -146,7 +154,7 @@ def get_preset(name: str) -> Preset:
 
 
 _KEYS = ("name", "paper", "title", "config", "variants", "scales")
-_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes")
+_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes", "variants")
 
 
 def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[StudyRuns], Report]) -> Preset:
@@ -156,16 +164,7 @@ def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[Stud
         raw = yaml.safe_load(f) or {}
     where = f"preset file {str(path)!r}"
     _check_keys(raw, _KEYS, where, required=_KEYS)
-    variants = {}
-    for name, spec in (raw["variants"] or {}).items():
-        if spec is None:
-            variants[str(name)] = {}
-        elif isinstance(spec, Mapping):
-            variants[str(name)] = dict(spec)
-        elif isinstance(spec, list):
-            variants[str(name)] = dict(parse_override(s) for s in spec)
-        else:
-            raise ConfigError(f"{where}: variant {name!r} must be a mapping or a list of key=value")
+    variants = _variants(raw["variants"], where)
     scales = {}
     for name, spec in raw["scales"].items():
         _check_keys(spec, _SCALE_KEYS, f"{where}, scale {name!r}", required=("seeds", "minutes"))
@@ -176,6 +175,7 @@ def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[Stud
             config=dict(spec.get("config") or {}),
             analysis=dict(spec.get("analysis") or {}),
             notes=" ".join(str(spec.get("notes", "")).split()),
+            variants=_variants(spec["variants"], f"{where}, scale {name!r}") if "variants" in spec else None,
         )
     return Preset(
         name=raw["name"],
@@ -187,6 +187,21 @@ def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[Stud
         scales=scales,
         analyze=analyze,
     )
+
+
+def _variants(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    """Variant name -> overrides, from a mapping of mappings, ``key=value`` lists or empty entries."""
+    variants = {}
+    for name, spec in (raw or {}).items():
+        if spec is None:
+            variants[str(name)] = {}
+        elif isinstance(spec, Mapping):
+            variants[str(name)] = dict(spec)
+        elif isinstance(spec, list):
+            variants[str(name)] = dict(parse_override(s) for s in spec)
+        else:
+            raise ConfigError(f"{where}: variant {name!r} must be a mapping or a list of key=value")
+    return variants
 
 
 def _check_keys(raw: Any, valid: tuple[str, ...], where: str, required: tuple[str, ...]) -> None:

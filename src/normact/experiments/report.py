@@ -128,7 +128,7 @@ def settings_table(runs: StudyRuns) -> str:
         ["probes each epoch", f"{probes} (on {c.train.probe_samples or 'all'} test samples)"],
         ["variants", "; ".join(
             f"{name}: " + (", ".join(f"{k}={v}" for k, v in ov.items()) or "base")
-            for name, ov in runs.preset.variants.items()
+            for name, ov in runs.preset.variants_of(runs.scale.name).items()
         )],
     ]  # fmt: skip
     return markdown_table(["setting", "value"], rows, "ll")

@@ -154,8 +154,8 @@ def describe_presets() -> str:
         lines.append("  scales:")
         for sc in p.scales.values():
             lines.append(
-                f"    {sc.name}: {len(p.variants)} variants x {sc.seeds} seeds, about {_minutes(sc.minutes)} "
-                "on 2 CPU cores (--jobs 2)"
+                f"    {sc.name}: {len(p.variants_of(sc.name))} variants x {sc.seeds} seeds, "
+                f"about {_minutes(sc.minutes)} on 2 CPU cores (--jobs 2)"
             )
             if sc.notes:
                 lines += textwrap.wrap(sc.notes, 100, initial_indent="      ", subsequent_indent="      ")

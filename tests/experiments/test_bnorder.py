@@ -1,0 +1,255 @@
+"""The bnorder preset: its runs, its analysis on a synthetic store, and a tiny real run end to end."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as sps
+from torch import nn
+
+from normact.experiments import (
+    Scale,
+    build_report,
+    get_preset,
+    list_presets,
+    register_preset,
+    render_markdown,
+    reproduce,
+    write_report,
+)
+from normact.experiments.presets import bnorder
+from normact.models import create_model
+from normact.nn import LeCunTanh
+from normact.train import ResultsStore, config_hash, config_to_dict
+from normact.train.optim import param_groups
+
+from .conftest import write_tiny_mnist
+
+ACTS = ["tanh", "lecun_tanh", "softsign", "relu"]
+
+
+def test_bnorder_variants_and_scales():
+    preset = get_preset("bnorder")
+    assert preset is bnorder.PRESET and len(preset.claims) == 14
+    expected = [f"{a}_{o}" for a in ACTS for o in ("convention", "swap", "nwdbn", "nobn")]
+    expected = [v for v in expected if v not in ("lecun_tanh_nobn", "softsign_nobn")]
+    assert list(preset.variants) == expected
+    assert set(preset.scales) == {"cpu", "full", "full-cifar10", "full-tinyimagenet"}
+    cpu = preset.sweep("cpu")
+    assert (cpu.seeds, len(cpu.configs())) == (list(range(4)), 56)
+    for cfg in cpu.configs():
+        act, order = bnorder.split_variant(cfg.variant)
+        assert cfg.model.act == act and cfg.model.name == "vgg16_11"
+        assert cfg.model.kwargs["block_order"] == (
+            "convention" if order == "nwdbn" else {"nobn": "none"}.get(order, order)
+        )
+        assert cfg.optim.weight_decay_groups == ({"norm": 0.0} if order == "nwdbn" else {})
+        names = [p if isinstance(p, str) else p["name"] for p in cfg.train.probes]
+        assert names == (
+            ["channel_skewness", "sparsity"]
+            if act == "relu"
+            else ["saturation", "channel_skewness", "sparsity"]
+        )
+    full = preset.sweep("full")
+    assert (full.base.data.name, full.base.train.epochs, full.base.schedule.milestones) == (
+        "cifar100",
+        200,
+        [100, 150],
+    )
+    assert len(full.seeds) == 3 and len(full.configs()) == 42
+    for scale, data in (("full-cifar10", "cifar10"), ("full-tinyimagenet", "tiny_imagenet")):
+        sweep = preset.sweep(scale, 1)
+        assert sweep.base.data.name == data
+        assert [c.variant for c in sweep.configs()] == [
+            "tanh_convention",
+            "tanh_swap",
+            "relu_convention",
+            "relu_swap",
+        ]
+
+
+def test_split_variant_and_layer_order():
+    assert bnorder.split_variant("lecun_tanh_nwdbn") == ("lecun_tanh", "nwdbn")
+    with pytest.raises(ValueError, match="'tanh_sideways' is not <activation>_<order>"):
+        bnorder.split_variant("tanh_sideways")
+    names = ["classifier.fc2.act", "features.conv4_1.act", "classifier.fc1.act", "features.conv1_2.act"]
+    assert sorted(names, key=bnorder.layer_key) == [names[3], names[1], names[2], names[0]]
+    assert bnorder.short_layer("features.conv3_2.act") == "conv3_2"
+
+
+def test_the_cpu_models_and_their_weight_decay():
+    """Each order builds the blocks it names, and NWDBN's BN parameters get no weight decay."""
+    configs = {c.variant: c for c in get_preset("bnorder").sweep("cpu", 1).configs()}
+    built = {}
+    for v in ("tanh_convention", "tanh_swap", "tanh_nwdbn", "tanh_nobn", "lecun_tanh_swap"):
+        cfg = configs[v]
+        built[v] = create_model(cfg.model.name, num_classes=10, input_shape=(1, 28, 28), act=cfg.model.act,
+                                init=cfg.model.init, **cfg.model.kwargs)  # fmt: skip
+    children = {v: [type(m).__name__ for m in m_.features.conv2_1] for v, m_ in built.items()}
+    assert children["tanh_convention"] == children["tanh_nwdbn"] == ["Conv2d", "BatchNorm2d", "Tanh"]
+    assert children["tanh_swap"] == ["Conv2d", "Tanh", "BatchNorm2d"]
+    assert children["tanh_nobn"] == ["Conv2d", "Tanh"]
+    assert isinstance(built["lecun_tanh_swap"].features.conv1_1.act, LeCunTanh)
+    assert [type(m).__name__ for m in built["tanh_swap"].classifier.fc1] == ["Linear", "Tanh", "BatchNorm1d"]
+    assert sum(isinstance(m, nn.Conv2d) for m in built["tanh_swap"].modules()) == 8  # VGG16_11
+    assert sum(isinstance(m, nn.Linear) for m in built["tanh_swap"].modules()) == 3
+    assert built["tanh_swap"].features.conv1_1.layer.out_channels == 8  # width 1/8 of 64
+    groups = param_groups(built["tanh_nwdbn"], configs["tanh_nwdbn"].optim.weight_decay,
+                          configs["tanh_nwdbn"].optim.weight_decay_groups)  # fmt: skip
+    decay = {n: g["weight_decay"] for g in groups for n in g["names"]}
+    norms = {
+        n for n, m in built["tanh_nwdbn"].named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    }
+    for name, d in decay.items():
+        assert d == (0.0 if name.rpartition(".")[0] in norms else 5e-3), name
+
+
+# -- the analysis on a synthetic store ------------------------------------------------------------
+
+LAYERS = ["features.conv1_1", "features.conv2_1", "classifier.fc1"]
+# variant -> per seed: last-epoch accuracy, and a per-layer base value of saturation/skewness/sparsity
+ACC = {
+    "tanh_convention": [0.80, 0.81, 0.79, 0.82],
+    "tanh_swap": [0.85, 0.84, 0.86, 0.83],
+    "tanh_nwdbn": [0.83, 0.795, 0.84, 0.805],
+    "tanh_nobn": [0.70, None, 0.72, 0.71],  # seed 1 diverged in its first epoch
+    "relu_convention": [0.86, 0.87, 0.85, 0.86],
+    "relu_swap": [0.85, 0.87, 0.84, 0.86],
+}
+LEVEL = {
+    "tanh_convention": 0.3,
+    "tanh_swap": 0.7,
+    "tanh_nwdbn": 0.5,
+    "tanh_nobn": 0.6,
+    "relu_convention": 0.2,
+    "relu_swap": 0.25,
+}
+
+
+@pytest.fixture(scope="module")
+def bn_synth_preset():
+    name = "test-bnorder-synth"
+    if name not in list_presets():
+        base = get_preset("bnorder")
+        scale = Scale("s", seeds=4, minutes=1, config={"train.epochs": 2})
+        variants = {v: base.variants[v] for v in ACC}
+        register_preset(dataclasses.replace(base, name=name, variants=variants, scales={"s": scale}))
+    return name
+
+
+def _metric_value(variant, seed, layer_index):
+    return LEVEL[variant] + 0.01 * seed + 0.05 * layer_index
+
+
+@pytest.fixture
+def bn_store(tmp_path, bn_synth_preset):
+    path = tmp_path / "normact.sqlite"
+    db = ResultsStore(path)
+    for cfg in get_preset(bn_synth_preset).sweep("s").configs():
+        acc = ACC[cfg.variant][cfg.train.seed]
+        run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
+                              config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
+        if acc is None:
+            db.finish_run(run_id, "diverged", diverged_epoch=1)
+            continue
+        for epoch in (1, 2):
+            metrics = {"test_acc": acc - 0.1 * (epoch == 1), "time": 2.0}
+            for i, layer in enumerate(LAYERS):
+                value = _metric_value(cfg.variant, cfg.train.seed, i) * (0.5 if epoch == 1 else 1.0)
+                if not cfg.variant.startswith("relu"):
+                    metrics[f"saturation/{layer}.act"] = value
+                metrics[f"channel_skewness/{layer}.act"] = 2 * value
+                metrics[f"sparsity/{layer}"] = 1 - value
+            db.log_epoch(run_id, epoch, metrics)
+        db.finish_run(run_id, "finished")
+    return path
+
+
+def test_tables_by_hand(bn_store, bn_synth_preset):
+    text = render_markdown(build_report(bn_synth_preset, "s", bn_store))
+    conv, swap = np.array(ACC["tanh_convention"]), np.array(ACC["tanh_swap"])
+    gain = (swap - conv).mean() * 100
+    row = (f"| Tanh | {100 * conv.mean():.2f} ± {100 * conv.std(ddof=1):.2f} (4) | "
+           f"{100 * swap.mean():.2f} ± {100 * swap.std(ddof=1):.2f} (4) |")  # fmt: skip
+    assert row in text and f"| +{gain:.2f} pp |" in text
+    assert "| ReLU |" in text and "71.00 ± 1.00 (4, 1 diverged)" in text
+    sat = np.array([np.mean([_metric_value("tanh_swap", s, i) for i in range(3)]) for s in range(4)])
+    peak = np.array([_metric_value("tanh_swap", s, 2) for s in range(4)])
+    assert (
+        f"| Tanh Swap | {100 * swap.mean():.2f} ± {100 * swap.std(ddof=1):.2f} | {sat.mean():.3f} ± "
+        f"{sat.std(ddof=1):.3f} | {peak.mean():.3f} ± {peak.std(ddof=1):.3f} | {2 * sat.mean():.3f}" in text
+    )
+    assert "| ReLU Swap | 85.50 ± 1.29 | – | – |" in text  # no saturation for ReLU
+    assert "Tanh NoBN seeds [1]" in text
+    assert "| 0.848927" not in text and "0.718 / 0.288 / 0.849" in text  # the paper's sparsity, as printed
+    layer_rows = [line for line in text.splitlines() if line.startswith("| conv") or line.startswith("| fc")]
+    assert [r.split(" | ")[0] for r in layer_rows] == ["| conv1_1", "| conv2_1", "| fc1"]
+
+
+def test_verdicts_on_the_synthetic_runs(bn_store, bn_synth_preset):
+    rep = build_report(bn_synth_preset, "s", bn_store)
+    verdicts = {v.claim: v for v in rep.verdicts}
+    # LeCun Tanh and Softsign have no runs here: their claims are left out
+    assert len(verdicts) == 11 and "Swap is more accurate than Convention with Softsign" not in verdicts
+    swap = verdicts["Swap is more accurate than Convention with Tanh"]
+    # complete separation of 4 against 4 runs: p = 1 / C(8, 4)
+    assert swap.status == "supports" and f"p = {1 / 70:.3g} for the claim" in swap.evidence
+    gains = (np.array(ACC["tanh_swap"]) - ACC["tanh_convention"]) * 100
+    relu = (np.array(ACC["relu_swap"]) - ACC["relu_convention"]) * 100
+    p = sps.mannwhitneyu(gains, relu, alternative="greater", method="exact").pvalue
+    gain = verdicts["Swap's gain over Convention is larger with bounded activations than with ReLU"]
+    assert f"p = {p:.3g} for the claim" in gain.evidence
+    for claim in (
+        bnorder.CLAIM_SATURATION,
+        bnorder.CLAIM_SKEW,
+        bnorder.CLAIM_NWDBN_SKEW,
+        bnorder.CLAIM_NOBN_ACC,
+    ):
+        assert verdicts[claim].status == "supports", claim
+    assert verdicts[bnorder.CLAIM_SPARSITY].status == "contradicts"  # Swap is less sparse here (1 - value)
+    assert verdicts[bnorder.CLAIM_NWDBN_SPARSITY].status == "supports"
+    nwdbn = verdicts[bnorder.CLAIM_NWDBN_ACC]
+    p = sps.mannwhitneyu(
+        ACC["tanh_nwdbn"], ACC["tanh_convention"], alternative="greater", method="exact"
+    ).pvalue
+    assert f"p = {p:.3g} for the claim" in nwdbn.evidence
+    nobn = verdicts[bnorder.CLAIM_NOBN_ACC]  # the diverged run ranks last
+    assert (
+        "Tanh NoBN [70.00, diverged, 72.00, 71.00]" in nobn.evidence and f"p = {1 / 70:.3g}" in nobn.evidence
+    )
+
+
+def test_write_report_files(bn_store, bn_synth_preset, tmp_path):
+    path = write_report(build_report(bn_synth_preset, "s", bn_store), tmp_path / "out")
+    for name in ("accuracy", "saturation", "skewness", "sparsity"):
+        assert (tmp_path / "out" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name}.png)" in path.read_text()
+
+
+# -- a tiny real run ------------------------------------------------------------------------------
+
+
+def test_tiny_real_run_end_to_end(tmp_path):
+    """Two variants, one seed, one epoch of a tiny MNIST-format set: the probes reach the report."""
+    write_tiny_mnist(tmp_path / "data" / "mnist", n_train=64, n_test=32)
+    name = "test-bnorder-tiny"
+    if name not in list_presets():
+        base = get_preset("bnorder")
+        scale = Scale("tiny", seeds=1, minutes=0.1, config={
+            "data.name": "mnist", "data.batch_size": 32, "model.kwargs.width": 0.0625, "train.epochs": 1,
+            "train.probe_samples": 32})  # fmt: skip
+        variants = {v: base.variants[v] for v in ("lecun_tanh_convention", "lecun_tanh_swap")}
+        register_preset(dataclasses.replace(base, name=name, variants=variants, scales={"tiny": scale}))
+    torch.manual_seed(0)
+    result = reproduce(name, "tiny", store=tmp_path / "r.sqlite", data_dir=tmp_path / "data", jobs=1)
+    assert [i.status for i in result.items] == ["finished", "finished"]
+    history = ResultsStore(tmp_path / "r.sqlite").history(ResultsStore(tmp_path / "r.sqlite").runs()[1].id)[0]
+    sat = [k for k in history if k.startswith("saturation/")]
+    spars = [k for k in history if k.startswith("sparsity/")]
+    assert len(sat) == 10 and "saturation/features.conv4_1.act" in sat  # 8 convolutions and fc1, fc2
+    assert sorted(spars, key=bnorder.layer_key)[0] == "sparsity/features.conv1_1"  # block outputs
+    assert all(0 <= history[k] <= 1 for k in sat + spars) and not math.isnan(history["test_acc"])
+    text = result.path.read_text()
+    assert "| LeCun Tanh Swap |" in text and "Swap is more accurate than Convention with LeCun Tanh" in text

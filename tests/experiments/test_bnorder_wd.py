@@ -1,0 +1,103 @@
+"""The bnorder-wd preset: its grids, and its analysis on a synthetic store."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from normact.experiments import (
+    Scale,
+    build_report,
+    get_preset,
+    list_presets,
+    register_preset,
+    render_markdown,
+    write_report,
+)
+from normact.experiments.presets import bnorder_wd
+from normact.train import ResultsStore, config_hash, config_to_dict
+
+
+def test_bnorder_wd_grids():
+    preset = get_preset("bnorder-wd")
+    assert preset is bnorder_wd.PRESET and len(preset.claims) == 3
+    full = preset.sweep("full").configs()
+    assert sorted({c.optim.weight_decay_groups["norm.bias"] for c in full}) == pytest.approx(
+        [k * 1e-4 for k in range(11)]
+    )
+    cpu = preset.sweep("cpu").configs()
+    assert len(cpu) == 22 and {c.train.seed for c in cpu} == {0, 1}
+    assert sorted({c.optim.weight_decay_groups["norm.bias"] for c in cpu})[-1] > 1e-3  # rescaled
+    for cfg in full + cpu:
+        assert cfg.optim.weight_decay_groups["norm.weight"] == 0.0
+        assert cfg.optim.weight_decay == (5e-4 if cfg.data.name == "cifar100" else 5e-3)
+        assert (cfg.model.act, cfg.model.kwargs["block_order"]) == ("tanh", "convention")
+    assert full[0].data.name == "cifar100" and cpu[0].data.name == "fashion_mnist"
+
+
+# decay on beta -> per seed: (last-epoch accuracy, channel |skewness| of each layer's base)
+SWEEP = {0.0: [(0.84, 1.2), (0.85, 1.1)], 0.1: [(0.83, 0.9), (0.82, 1.0)], 0.2: [(0.80, 0.5), (None, None)]}
+LAYERS = ["features.conv1_1", "features.conv2_1", "classifier.fc1"]
+
+
+@pytest.fixture(scope="module")
+def wd_synth_preset():
+    name = "test-bnorder-wd-synth"
+    if name not in list_presets():
+        base = get_preset("bnorder-wd")
+        variants = {
+            f"b{d:g}": {"optim.weight_decay_groups": {"norm.weight": 0.0, "norm.bias": d}} for d in SWEEP
+        }
+        scale = Scale("s", seeds=2, minutes=1, config={"train.epochs": 1}, variants=variants)
+        register_preset(dataclasses.replace(base, name=name, scales={"s": scale}))
+    return name
+
+
+@pytest.fixture
+def wd_store(tmp_path, wd_synth_preset):
+    path = tmp_path / "normact.sqlite"
+    db = ResultsStore(path)
+    for cfg in get_preset(wd_synth_preset).sweep("s").configs():
+        acc, skew = SWEEP[cfg.optim.weight_decay_groups["norm.bias"]][cfg.train.seed]
+        run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
+                              config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
+        if acc is None:
+            db.finish_run(run_id, "diverged", diverged_epoch=1)
+            continue
+        metrics = {"test_acc": acc, "time": 1.0}
+        for i, layer in enumerate(LAYERS):
+            metrics[f"channel_skewness/{layer}.act"] = skew + 0.1 * i
+            metrics[f"saturation/{layer}.act"] = 0.5
+            metrics[f"sparsity/{layer}"] = 0.4
+        db.log_epoch(run_id, 1, metrics)
+        db.finish_run(run_id, "finished")
+    return path
+
+
+def test_sweep_table_and_verdicts(wd_store, wd_synth_preset, tmp_path):
+    rep = build_report(wd_synth_preset, "s", wd_store)
+    text = render_markdown(rep)
+    assert "| 0.1 | 82.50 ± 0.71 | 1.050 ± 0.071 | 0.500 ± 0.000 | 0.400 ± 0.000 | 2 |" in text
+    assert "| 0.2 | 80.00 | 0.600 | 0.500 | 0.400 | 2 |" in text  # one run diverged
+    assert "beta decay 0.2 seeds [1]" in text
+    verdicts = {v.claim: v for v in rep.verdicts}
+    decays = [0.0, 0.0, 0.1, 0.1, 0.2]
+    skews = [1.3, 1.2, 1.0, 1.1, 0.6]  # layer means: base + 0.1
+    accs = [0.84, 0.85, 0.83, 0.82, 0.80]
+    rho = sps.spearmanr(decays, skews).statistic
+    assert f"rho = {rho:.3f}" in verdicts[bnorder_wd.CLAIM_SKEW].evidence and "over 5 runs" in text
+    rho = sps.spearmanr(skews, accs)
+    claim = verdicts[bnorder_wd.CLAIM_CORRELATION]
+    assert f"rho = {rho.statistic:.3f}" in claim.evidence
+    p = sps.spearmanr(skews, accs, alternative="greater").pvalue
+    assert claim.status == ("supports" if p < 0.05 else "inconclusive")
+    # accuracy: the diverged run ranks last (-inf), so 6 runs
+    accs_all = [0.84, 0.85, 0.83, 0.82, 0.80, -np.inf]
+    rho = sps.spearmanr([0.0, 0.0, 0.1, 0.1, 0.2, 0.2], accs_all).statistic
+    assert f"rho = {rho:.3f}" in verdicts[bnorder_wd.CLAIM_ACCURACY].evidence
+    assert verdicts[bnorder_wd.CLAIM_ACCURACY].status == "supports"
+    path = write_report(rep, tmp_path / "out")
+    for name in ("sweep", "skewness_vs_accuracy", "skewness_layers"):
+        assert (tmp_path / "out" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "norm.bias" in path.read_text()  # the settings list this scale's own variants
