@@ -23,6 +23,7 @@ time the registry is read, so adding a study means adding a module there and not
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping
@@ -52,6 +53,9 @@ class Scale:
     config: dict[str, Any] = field(default_factory=dict)  # dotted overrides of the preset's config
     analysis: dict[str, Any] = field(default_factory=dict)  # settings of the preset's analysis
     notes: str = ""
+    # glob on variant names -> dotted overrides applied after that variant's own at this scale, e.g.
+    # {"fc_*": {data.name: digits}} gives one network's variants their dataset
+    variant_config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,15 @@ class Preset:
             raise ValueError(f"preset {self.name!r} has no scale {name!r}; choose from {list(self.scales)}")
         return self.scales[name]
 
+    def variant_overrides(self, variant: str, scale: str) -> dict[str, Any]:
+        """The overrides of ``variant`` at ``scale``: its own, then those of every matching ``variant_config``
+        glob of the scale, in file order."""
+        out = dict(self.variants[variant])
+        for pattern, overrides in self.scale(scale).variant_config.items():
+            if fnmatch.fnmatchcase(variant, pattern):
+                out.update(overrides)
+        return out
+
     def sweep(
         self, scale: str, seeds: int | None = None, overrides: Mapping[str, Any] | None = None
     ) -> Sweep:
@@ -100,7 +113,8 @@ class Preset:
         base = with_overrides(
             load_config(self.config), {"study": self.name, **sc.config, **(overrides or {})}
         )
-        return Sweep(study=self.name, base=base, variants=self.variants, seeds=list(range(n)))
+        variants = {v: self.variant_overrides(v, scale) for v in self.variants}
+        return Sweep(study=self.name, base=base, variants=variants, seeds=list(range(n)))
 
 
 _PRESETS: dict[str, Preset] = {}
@@ -146,7 +160,7 @@ def get_preset(name: str) -> Preset:
 
 
 _KEYS = ("name", "paper", "title", "config", "variants", "scales")
-_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes")
+_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes", "variant_config")
 
 
 def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[StudyRuns], Report]) -> Preset:
@@ -176,6 +190,9 @@ def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[Stud
             config=dict(spec.get("config") or {}),
             analysis=dict(spec.get("analysis") or {}),
             notes=" ".join(str(spec.get("notes", "")).split()),
+            variant_config=_variant_config(
+                spec.get("variant_config"), list(variants), f"{where}, scale {name!r}"
+            ),
         )
     return Preset(
         name=raw["name"],
@@ -198,3 +215,19 @@ def _check_keys(raw: Any, valid: tuple[str, ...], where: str, required: tuple[st
     missing = [k for k in required if k not in raw]
     if missing:
         raise ConfigError(f"{where}: missing key {missing[0]!r}")
+
+
+def _variant_config(raw: Any, variants: list[str], where: str) -> dict[str, dict[str, Any]]:
+    """A scale's ``variant_config``: glob -> overrides; a glob matching no variant is an error."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: variant_config must map variant-name globs to overrides, got {raw!r}")
+    out = {}
+    for pattern, overrides in raw.items():
+        if not any(fnmatch.fnmatchcase(v, str(pattern)) for v in variants):
+            raise ConfigError(f"{where}: variant_config {pattern!r} matches no variant; variants: {variants}")
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(f"{where}: variant_config {pattern!r} must be a mapping of overrides")
+        out[str(pattern)] = dict(overrides)
+    return out
