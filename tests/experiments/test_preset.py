@@ -114,3 +114,30 @@ def test_a_scale_may_name_its_own_variants(tmp_path):
     bad = {**spec, "scales": {"cpu": {**spec["scales"]["cpu"], "variants": {"x": 3}}}}
     with pytest.raises(ConfigError, match="scale 'cpu': variant 'x' must be a mapping"):
         load_preset(_write(tmp_path, bad), [], lambda runs: None)
+
+
+def test_variant_config_applies_per_scale_after_the_variants_own(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: vc\npaper: p\ntitle: t\nconfig: {model: {name: mlp}}\n"
+        "variants: {a_relu: {model.act: relu, train.epochs: 2}, b_relu: {model.act: relu}}\n"
+        "scales:\n"
+        "  one: {seeds: 1, minutes: 1, variant_config: {'a_*': {train.epochs: 5, data.name: digits}}}\n"
+        "  two: {seeds: 1, minutes: 1}\n"
+    )
+    preset = load_preset(path, (), lambda runs: None)
+    one = {c.variant: c for c in preset.sweep("one").configs()}
+    two = {c.variant: c for c in preset.sweep("two").configs()}
+    assert (one["a_relu"].train.epochs, one["a_relu"].data.name) == (5, "digits")
+    assert (one["b_relu"].train.epochs, one["b_relu"].data.name) == (10, "fashion_mnist")
+    assert (two["a_relu"].train.epochs, two["a_relu"].data.name) == (2, "fashion_mnist")
+    assert preset.variants_of("one")["a_relu"] == {
+        "model.act": "relu",
+        "train.epochs": 5,
+        "data.name": "digits",
+    }
+    path.write_text(path.read_text().replace("'a_*'", "'c_*'"))
+    with pytest.raises(
+        ConfigError, match=r"variant_config 'c_\*' matches no variant; variants: \['a_relu', 'b_relu'\]"
+    ):
+        load_preset(path, (), lambda runs: None)

@@ -16,6 +16,7 @@ read from a YAML file beside it::
         analysis: {threshold: 0.86}          # handed to the preset's analysis
         notes: why these settings
         variants: {...}                      # optional: this scale's own variants instead of the preset's
+        variant_config: {"fc_*": {data.name: digits}}   # optional: overrides for the variants a glob matches
 
 The module supplies what YAML cannot: the claims, the paper's reference numbers and the analysis
 function ``analyze(runs) -> Report``. Modules in ``normact.experiments.presets`` are imported the first
@@ -24,6 +25,7 @@ time the registry is read, so adding a study means adding a module there and not
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping
@@ -54,6 +56,9 @@ class Scale:
     analysis: dict[str, Any] = field(default_factory=dict)  # settings of the preset's analysis
     notes: str = ""
     variants: dict[str, dict[str, Any]] | None = None  # this scale's own variants; None: the preset's
+    # glob on variant names -> dotted overrides applied after that variant's own at this scale, e.g.
+    # {"fc_*": {data.name: digits}} gives one network's variants their dataset
+    variant_config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,10 +110,17 @@ class Preset:
         return Sweep(study=self.name, base=base, variants=self.variants_of(scale), seeds=list(range(n)))
 
     def variants_of(self, scale: str) -> dict[str, dict[str, Any]]:
-        """The variants run at ``scale``: its own when it names them (e.g. a grid rescaled to a shorter
-        run), else the preset's."""
-        own = self.scale(scale).variants
-        return self.variants if own is None else own
+        """The variants run at ``scale`` with their overrides: the scale's own variants when it names
+        them (e.g. a grid rescaled to a shorter run), else the preset's; then the overrides of every
+        ``variant_config`` glob of the scale that matches a variant's name, in file order."""
+        sc = self.scale(scale)
+        out = {}
+        for name, own in (self.variants if sc.variants is None else sc.variants).items():
+            out[name] = dict(own)
+            for pattern, overrides in sc.variant_config.items():
+                if fnmatch.fnmatchcase(name, pattern):
+                    out[name].update(overrides)
+        return out
 
 
 _PRESETS: dict[str, Preset] = {}
@@ -154,7 +166,7 @@ def get_preset(name: str) -> Preset:
 
 
 _KEYS = ("name", "paper", "title", "config", "variants", "scales")
-_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes", "variants")
+_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes", "variants", "variant_config")
 
 
 def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[StudyRuns], Report]) -> Preset:
@@ -167,7 +179,10 @@ def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[Stud
     variants = _variants(raw["variants"], where)
     scales = {}
     for name, spec in raw["scales"].items():
-        _check_keys(spec, _SCALE_KEYS, f"{where}, scale {name!r}", required=("seeds", "minutes"))
+        at = f"{where}, scale {name!r}"
+        _check_keys(spec, _SCALE_KEYS, at, required=("seeds", "minutes"))
+        own = _variants(spec["variants"], at) if "variants" in spec else None
+        names = list(variants if own is None else own)
         scales[str(name)] = Scale(
             name=str(name),
             seeds=int(spec["seeds"]),
@@ -175,7 +190,8 @@ def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[Stud
             config=dict(spec.get("config") or {}),
             analysis=dict(spec.get("analysis") or {}),
             notes=" ".join(str(spec.get("notes", "")).split()),
-            variants=_variants(spec["variants"], f"{where}, scale {name!r}") if "variants" in spec else None,
+            variants=own,
+            variant_config=_variant_config(spec.get("variant_config"), names, at),
         )
     return Preset(
         name=raw["name"],
@@ -213,3 +229,19 @@ def _check_keys(raw: Any, valid: tuple[str, ...], where: str, required: tuple[st
     missing = [k for k in required if k not in raw]
     if missing:
         raise ConfigError(f"{where}: missing key {missing[0]!r}")
+
+
+def _variant_config(raw: Any, variants: list[str], where: str) -> dict[str, dict[str, Any]]:
+    """A scale's ``variant_config``: glob -> overrides; a glob matching no variant is an error."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: variant_config must map variant-name globs to overrides, got {raw!r}")
+    out = {}
+    for pattern, overrides in raw.items():
+        if not any(fnmatch.fnmatchcase(v, str(pattern)) for v in variants):
+            raise ConfigError(f"{where}: variant_config {pattern!r} matches no variant; variants: {variants}")
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(f"{where}: variant_config {pattern!r} must be a mapping of overrides")
+        out[str(pattern)] = dict(overrides)
+    return out

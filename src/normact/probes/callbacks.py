@@ -21,17 +21,22 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from normact.probes.activations import ChannelSkewness, NonZeroRatio, Saturation, SecondMoment, Sparsity
 from normact.probes.base import Probe, attach, quiet_forward
+from normact.probes.depth import PLAIN_LAYERS, predict_second_moments
 from normact.probes.residual import ResidualDelta
 from normact.probes.score import convergence_score
-from normact.probes.select import Where
-from normact.probes.weights import coherence, weight_means
+from normact.probes.select import WEIGHT_LAYERS, Where, is_activation
+from normact.probes.stats import to_host
+from normact.probes.weights import coherence, weight_means, weight_records
 
 __all__ = [
     "ConvergenceScore",
+    "MuFanIn",
     "ProbePass",
+    "StepSignals",
     "WeightCoherence",
     "WeightMeans",
     "build_probe_callbacks",
@@ -138,6 +143,111 @@ class WeightCoherence:
         return f"WeightCoherence(where={self.where!r})"
 
 
+class MuFanIn:
+    """``|E W| * N_{l-1}`` of every weight each epoch, as ``mu_fan_in/<parameter>``.
+
+    Redefining the Self-Normalization Property, Proposition 3.2 and appendix A.5: multiplying by W
+    scales the mean of its input by at most mu N_{l-1}, so the mean is normalized while it stays below
+    1 (see :func:`normact.probes.weight_records`, which this reads).
+    """
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, batches: Batches) -> dict[str, float]:
+        rows = weight_records(model, with_coherence=False)
+        return {f"mu_fan_in/{r['name']}": r["mu_fan_in"] for r in rows}
+
+    def __repr__(self) -> str:
+        return "MuFanIn()"
+
+
+class StepSignals:
+    """Per-iteration second moments of the pre-activations and weight-gradient norms (a step callback).
+
+    Redefining the Self-Normalization Property, section 6.1 (Fig. 4): every ``every`` training steps
+    (steps 1, 1 + every, ...), after the step's backward pass and before the optimiser step,
+
+    - ``step_second_moment/<layer>@<step>``: E[h^2] at the output of each selected weight layer, from
+      one extra forward pass of the step's training batch without gradient (eval mode);
+    - ``step_grad_norm/<layer>@<step>``: ``||dL/dW||_F`` of the layer's weight as the optimiser will
+      use it (after clipping; for a parametrized weight, the gradient of the stored original);
+    - with ``theory=True``, at the first recorded step: ``second_moment_theory/<layer>``, the mean-field
+      prediction of E[h^2] (:func:`normact.probes.predict_second_moments` from the batch's own second
+      moment per input position and the actual weights) for the layers of the model's longest plain
+      prefix (its leaves up to the first one the theory cannot follow, e.g. a pooling layer).
+
+    The values are kept until the epoch ends and returned by ``on_epoch_end``.
+
+    Args:
+        every: steps between two measurements.
+        where: the weight layers (default: every Linear and convolution layer).
+        theory: also store the prediction at the first recorded step.
+    """
+
+    def __init__(self, every: int = 10, where: Where | None = None, theory: bool = False) -> None:
+        if not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"step_signals: every must be a positive int, got {every!r}")
+        self.every, self.where, self.theory = every, where, theory
+        self._pending: dict[str, float] = {}
+        self._predicted = False
+
+    def on_train_step(self, model: nn.Module, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        if (step - 1) % self.every:
+            return
+        probe = SecondMoment(where=self.where or WEIGHT_LAYERS, tap="output")
+        with attach(model, probe):
+            quiet_forward(model, x)
+        layers = dict(probe.layers)
+        norms = {name: torch.linalg.vector_norm(g) for name, g in _weight_grads(layers).items()}
+        for name, norm in to_host(norms).items():
+            self._pending[f"step_grad_norm/{name}@{step}"] = float(norm)
+        for name, r in probe.results().items():
+            self._pending[f"step_second_moment/{name}@{step}"] = r["value"]
+        if self.theory and not self._predicted:
+            self._predicted = True
+            self._pending.update(_theory_second_moments(model, x, set(layers)))
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, batches: Batches) -> dict[str, float]:
+        out, self._pending = self._pending, {}
+        return out
+
+    def __repr__(self) -> str:
+        return f"StepSignals(every={self.every}, where={self.where!r}, theory={self.theory})"
+
+
+def _weight_grads(layers: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
+    """The gradient of each layer's stored weight (a parametrized weight's original), when it has one."""
+    out = {}
+    for name, module in layers.items():
+        if parametrize.is_parametrized(module, "weight"):
+            weight = module.parametrizations.weight.original
+        else:
+            weight = module.weight
+        if weight.grad is not None:
+            out[name] = weight.grad
+    return out
+
+
+def _theory_second_moments(model: nn.Module, x: torch.Tensor, wanted: set[str]) -> dict[str, float]:
+    """Mean-field E[h^2] of the weight layers in ``wanted`` within the model's longest plain prefix."""
+    prefix = []
+    for name, module in model.named_modules():
+        if any(True for _ in module.children()):
+            continue
+        if not isinstance(module, PLAIN_LAYERS) and not is_activation(module):
+            break
+        prefix.append((name, module))
+    names = [n for n, m in prefix if isinstance(m, WEIGHT_LAYERS)]
+    if not names:
+        return {}
+    xd = x.detach().to(torch.float64)
+    q0 = (xd.square().mean(dim=(0, 1)) if xd.dim() > 2 else xd.square().mean()).cpu().numpy()
+    records = predict_second_moments([m for _, m in prefix], q0, tuple(x.shape[1:]))
+    return {
+        f"second_moment_theory/{name}": r["predicted"]
+        for name, r in zip(names, records, strict=True)
+        if name in wanted
+    }
+
+
 _CALLBACKS: dict[str, Callable[..., Any]] = {
     "score": ConvergenceScore,
     "weight_means": WeightMeans,
@@ -148,6 +258,8 @@ _CALLBACKS: dict[str, Callable[..., Any]] = {
     "nonzero_ratio": _probe_pass(NonZeroRatio),
     "residual_delta": _probe_pass(ResidualDelta),
     "coherence": WeightCoherence,
+    "mu_fan_in": MuFanIn,
+    "step_signals": StepSignals,
 }
 
 

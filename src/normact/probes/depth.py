@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from normact import theory
+from normact.nn.selu import DSELU, LSELU, SSELU
 from normact.probes.activations import SecondMoment
 from normact.probes.base import attach, quiet_forward
 from normact.probes.score import elementwise_derivative
@@ -45,6 +46,8 @@ __all__ = [
 _CONVS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _PASS_THROUGH = (nn.Identity, nn.Flatten)
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+# every non-activation layer predict_second_moments follows
+PLAIN_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, *_PASS_THROUGH, *_DROPOUTS)
 # torch activation -> (theory name or None when the theory has no such variant, its parameters)
 _NAMED: dict[type[nn.Module], Callable[[Any], tuple[str | None, dict[str, float]]]] = {
     nn.ReLU: lambda m: ("relu", {}),
@@ -58,6 +61,9 @@ _NAMED: dict[type[nn.Module], Callable[[Any], tuple[str | None, dict[str, float]
     nn.ELU: lambda m: ("elu", {"alpha": m.alpha}),
     nn.GELU: lambda m: ("gelu" if m.approximate == "none" else None, {}),
     nn.Softplus: lambda m: ("softplus" if m.beta == 1.0 else None, {}),
+    DSELU: lambda m: ("dselu", {"lam": float(m.lam), "alpha": m.alpha}),
+    SSELU: lambda m: ("sselu", {"lam": float(m.lam), "alpha": m.alpha, "beta": m.beta}),
+    LSELU: lambda m: ("lselu", {"lam": float(m.lam), "alpha": m.alpha, "beta": m.beta}),
 }
 
 
@@ -65,9 +71,10 @@ def theory_activation(module: nn.Module) -> theory.Activation:
     """The theory engine's :class:`~normact.theory.Activation` for a torch activation module.
 
     torch's ReLU, LeakyReLU, ELU, SELU, Tanh, Sigmoid, Softsign, SiLU, Mish, exact GELU and Softplus
-    (beta 1), and subclasses that keep their forward, map to the registered names with their
-    parameters; any other elementwise activation (a module with ``derivative``, or another torch
-    activation) is evaluated through torch in float64. A module with buffers must be in eval mode so
+    (beta 1), normact's DSELU, SSELU and LSELU (with the current ``lam``), and subclasses that keep
+    their forward, map to the registered names with their parameters; any other elementwise
+    activation (a module with ``derivative``, or another torch activation) is evaluated through torch
+    in float64. A module with buffers must be in eval mode so
     that evaluating it changes nothing.
     """
     kind = type(module)

@@ -15,7 +15,7 @@ from normact.train.config import (
     load_config,
     with_overrides,
 )
-from normact.train.loop import Callback, RunResult, Splits, checkpoint_path, evaluate, train
+from normact.train.loop import Callback, RunResult, Splits, StepCallback, checkpoint_path, evaluate, train
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients, lr_factor, param_groups
 from normact.train.store import DEFAULT_STORE, MetricRow, ResultsStore, RunRecord
 from normact.train.sweep import Sweep, SweepItem, load_sweep, run_sweep
@@ -35,6 +35,7 @@ __all__ = [
     "RunResult",
     "ScheduleConfig",
     "Splits",
+    "StepCallback",
     "Sweep",
     "SweepItem",
     "TrainConfig",

@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -62,6 +62,23 @@ class Callback(Protocol):
     """
 
     def on_epoch_end(self, model: nn.Module, epoch: int, batches: Batches) -> Mapping[str, float]: ...
+
+
+@runtime_checkable
+class StepCallback(Protocol):
+    """An optional per-step hook of a callback, for signals that change within an epoch.
+
+    A callback that also has ``on_train_step`` is called after every training step's backward pass
+    and gradient clipping, before the optimiser step: ``model`` holds the weights the step's gradients
+    were computed at (step 1: the initial weights), ``weight.grad`` the step's gradients as the optimiser
+    will use them, ``x, y`` the training batch as the model saw it (after augmentation and mixup;
+    ``y`` the first labels). ``step`` counts optimiser steps from 1 over the whole run. The model is
+    in eval mode and the global RNG states are restored afterwards, as for ``on_epoch_end``; the hook
+    must not change parameters, gradients, buffers or optimiser state. It returns nothing: the callback
+    keeps what it measured and returns it from its next ``on_epoch_end``.
+    """
+
+    def on_train_step(self, model: nn.Module, step: int, x: Tensor, y: Tensor) -> None: ...
 
 
 @dataclass
@@ -267,6 +284,7 @@ class _Run:
             self.optimizer, config.schedule, config.optim.lr, cfg.epochs, len(self.train_batches)
         )
         self.mixup = _build_mixup(dcfg.mixup_alpha)
+        self.step_callbacks = [cb for cb in callbacks if isinstance(cb, StepCallback)]
         mode = cfg.progress
         self.progress = ("bar" if sys.stderr.isatty() else "log") if mode == "auto" else mode
         self.history: list[dict[str, float]] = []
@@ -351,7 +369,7 @@ class _Run:
             desc = f"{self._name()} {epoch}/{self.config.train.epochs}"
             bar = tqdm(total=len(self.train_batches), desc=desc, leave=False, file=sys.stderr)
         try:
-            for x, y in self.train_batches:
+            for i, (x, y) in enumerate(self.train_batches):
                 opt.zero_grad(set_to_none=True)
                 if self.mixup is None:
                     logits = model(x)
@@ -366,6 +384,9 @@ class _Run:
                     hits = lam * (pred == y_a).sum() + (1 - lam) * (pred == y_b).sum()
                 loss.backward()
                 clip_gradients(model.parameters(), optim_cfg.clip_grad_value, optim_cfg.clip_grad_norm)
+                for cb in self.step_callbacks:
+                    with _isolated(model):
+                        cb.on_train_step(model, (epoch - 1) * len(self.train_batches) + i + 1, x, y)
                 lr = opt.param_groups[0]["lr"]
                 opt.step()
                 self.scheduler.step()

@@ -1,0 +1,404 @@
+"""The self-normalization paper's signal study (section 6.1, Figure 4): stability through 56 layers.
+
+The runs are in ``selfnorm_depth.yaml``: the 56-layer serial CNN with SELU, dSELU, sSELU and lSELU
+(eps = 0.017, solved by ``normact.theory.solve``), trained briefly at a high learning rate, with the
+``step_signals`` probe recording every few iterations the second moment E[h_l^2] of each convolution's
+output (the pre-activation) and the Frobenius norm of each convolution's weight gradient, and at the
+first iteration the mean-field prediction of E[h_l^2]. This module holds the paper's printed
+parameters (Table 5; reference data, never expectations), the claims and the analysis.
+
+Stability, as measured here (per run, over the L convolutions and the T recorded iterations):
+
+- forward deviation ``mean_{t,l} |ln q_l(t)|``: how far the second moment is from the fixed point
+  q = 1 that Definition 2 builds in, across depth and iterations (the paper: "normalize the second
+  moment better"); its two parts are also shown: the spread across depth ``mean_t std_l ln q_l(t)``
+  and the drift ``mean_l |ln q_l(T) - ln q_l(1)|`` from the initial weights to the last iteration;
+- backward spread ``mean_t std_l ln g_l(t)``: how unequal the gradient norms are across depth, the
+  signature of a gradient that explodes at rate (1 + delta_q) per layer (the paper: "flatter");
+  with the backward drift ``mean_l std_t ln g_l(t)`` (the paper: "more concentrated").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
+from torch import nn
+
+from normact import theory
+from normact.experiments import stats
+from normact.experiments.preset import load_preset, register_preset
+from normact.experiments.report import Figure, Report, Section, fmt, markdown_table, settings_table
+from normact.experiments.results import StudyRuns
+from normact.experiments.verdict import Verdict, decide
+from normact.train import with_overrides
+from normact.train.loop import build_model
+
+LABELS = {"selu": "SELU", "dselu": "dSELU", "sselu": "sSELU", "lselu": "lSELU"}
+COLORS = {"selu": "#9467bd", "dselu": "#1f77b4", "sselu": "#d62728", "lselu": "#2ca02c"}
+
+# The paper's Table 5, 56-layer CNN rows used here: (eps, lam, alpha, beta, gamma_{q=1}).
+PAPER_TABLE5: dict[str, tuple[float | None, float, float, float | None, float]] = {
+    "selu": (None, 1.05, 1.67, None, 0.806),
+    "dselu": (0.017, 1.34, 0.64, None, 0.954),
+    "sselu": (0.017, 1.00, 3.28, 0.41, 0.881),
+    "lselu": (0.017, 1.00, 0.86, 0.55, 0.890),
+}
+
+CLAIM_FORWARD = "{n} normalizes the second moment in the forward pass better than {b}"
+CLAIM_BACKWARD = "{n} has a flatter distribution of the gradient norm across depth than {b}"
+CLAIM_GAMMA = "A lower gamma_{q=1} gives stronger self-normalization of the second moment"
+FORWARD_PAIRS = (("sselu", "dselu"), ("lselu", "dselu"))
+BACKWARD_PAIRS = (("sselu", "selu"), ("sselu", "dselu"), ("lselu", "selu"), ("lselu", "dselu"))
+CLAIMS = (
+    *(CLAIM_FORWARD.format(n=LABELS[n], b=LABELS[b]) for n, b in FORWARD_PAIRS),
+    *(CLAIM_BACKWARD.format(n=LABELS[n], b=LABELS[b]) for n, b in BACKWARD_PAIRS),
+    CLAIM_GAMMA,
+)
+
+
+def _label(variant: str) -> str:
+    return LABELS.get(variant, variant)
+
+
+def step_signal(
+    metrics: dict[str, np.ndarray], prefix: str, layers: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, values)`` of a step probe's family ``prefix`` (``<prefix><layer>@<step>``) in one run.
+
+    ``values`` has shape ``(steps, layers)``, NaN where a layer has no value at a step.
+    """
+    found: dict[int, dict[str, float]] = {}
+    for key, series in metrics.items():
+        if not key.startswith(prefix):
+            continue
+        layer, _, step = key[len(prefix) :].rpartition("@")
+        present = series[~np.isnan(series)]
+        if present.size:
+            found.setdefault(int(step), {})[layer] = float(present[-1])
+    steps = np.array(sorted(found), dtype=np.int64)
+    values = np.array([[found[s].get(layer, np.nan) for layer in layers] for s in steps]).reshape(
+        len(steps), len(layers)
+    )
+    return steps, values
+
+
+def stability(q: np.ndarray, g: np.ndarray) -> dict[str, float]:
+    """The stability measures of one run from ``q`` and ``g``, each ``(steps, layers)`` (module doc)."""
+    lq, lg = np.log(q), np.log(g)
+    return {
+        "fwd_dev": float(np.mean(np.abs(lq))),
+        "fwd_spread": float(np.mean(np.std(lq, axis=1))),
+        "fwd_drift": float(np.mean(np.abs(lq[-1] - lq[0]))),
+        "bwd_spread": float(np.mean(np.std(lg, axis=1))),
+        "bwd_drift": float(np.mean(np.std(lg, axis=0))),
+    }
+
+
+def activation_constants(runs: StudyRuns, variant: str) -> dict[str, Any]:
+    """eps, lam, alpha, beta and gamma_{q=1} of a variant's activation, from the solver."""
+    model = with_overrides(runs.base, runs.preset.variants_of(runs.scale.name)[variant]).model
+    eps = (model.kwargs.get("act_kwargs") or {}).get("eps")
+    if model.act == "selu":
+        act = theory.get_activation("selu")
+        return {"eps": theory.delta(act), "lam": theory.SELU_LAMBDA, "alpha": theory.SELU_ALPHA, "beta": None,
+                "gamma": theory.gamma(act)}  # fmt: skip
+    sol = theory.solve(model.act, float(eps))
+    return {"eps": eps, "lam": sol.lam, "alpha": sol.alpha, "beta": sol.beta, "gamma": sol.gamma}
+
+
+def conv_layers(runs: StudyRuns, variant: str) -> list[str]:
+    """Names of the variant's convolutions in depth order (the model built for the scale's input)."""
+    cfg = with_overrides(runs.base, runs.preset.variants_of(runs.scale.name)[variant]).model
+    a = runs.scale.analysis
+    model = build_model(cfg, int(a["num_classes"]), tuple(a["input_shape"]))
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+class _Variant:
+    """One activation's runs: per-iteration signals, stability measures, the prediction at init."""
+
+    def __init__(self, runs: StudyRuns, variant: str) -> None:
+        self.name = variant
+        self.layers = conv_layers(runs, variant)
+        self.seeds, self.steps, self.q, self.g, self.theory = [], [], [], [], []
+        self.diverged = 0
+        for run in runs.runs[variant]:
+            steps, q = step_signal(run.metrics, "step_second_moment/", self.layers)
+            _, g = step_signal(run.metrics, "step_grad_norm/", self.layers)
+            self.diverged += run.status == "diverged"
+            keep = np.isfinite(np.log(q)).all(axis=1) & np.isfinite(np.log(g)).all(axis=1)
+            if not keep.any():
+                continue
+            self.seeds.append(run.seed)
+            self.steps.append(steps[keep])
+            self.q.append(q[keep])
+            self.g.append(g[keep])
+            pred = [run.metrics.get(f"second_moment_theory/{layer}") for layer in self.layers]
+            self.theory.append(np.array([np.nanmax(p) if p is not None else np.nan for p in pred]))
+        self.measures = [stability(q, g) for q, g in zip(self.q, self.g, strict=True)]
+        self.constants = activation_constants(runs, variant)
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    def measure(self, key: str) -> np.ndarray:
+        return np.array([m[key] for m in self.measures])
+
+
+def analyze(runs: StudyRuns) -> Report:
+    """Table 5 beside ours, the stability table, Figure 4, the theory-vs-measurement figure, verdicts."""
+    data = {v: _Variant(runs, v) for v in runs.variants if runs.runs[v]}
+    data = {v: d for v, d in data.items() if d.n}
+    if not data:
+        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
+    report = Report(
+        preset=runs.preset.name,
+        scale=runs.scale.name,
+        title=runs.preset.title,
+        paper=runs.preset.paper,
+        summary=_summary(runs, data),
+    )
+    report.verdicts = _verdicts(data)
+    report.sections = [
+        Section("Stability of the signals (ours)", _table_stability(data)),
+        Section("Theory at initialisation", _table_theory(data)),
+        Section("Parameters: our solver beside the paper's Table 5", _table_params(data)),
+        Section("Settings", settings_table(runs) + "\n\n" + runs.scale.notes),
+    ]
+    report.figures = [
+        Figure(
+            "figure4",
+            "Figure 4: per convolution, the median (line) and the 5-95 % range (band) over iterations and "
+            "seeds of E[h^2] (top) and of ||dL/dW||_F (bottom)",
+            lambda fig: _draw_figure4(fig, data),
+            (13, 6),
+        ),
+        Figure(
+            "second_moment_depth",
+            "E[h_l^2] at initialisation: mean-field prediction (line) and measurement on the first "
+            "training batch (markers), seed 0 of each activation",
+            lambda fig: _draw_theory(fig, data),
+            (7, 4.5),
+        ),
+        Figure(
+            "stability_over_iterations",
+            "Median over seeds of the forward deviation mean_l |ln q_l(t)| (left) and of the backward "
+            "spread std_l ln g_l(t) (right) at each recorded iteration",
+            lambda fig: _draw_over_iterations(fig, data),
+            (11, 4),
+        ),
+    ]
+    return report
+
+
+def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
+    steps = sorted({int(s[-1]) for d in data.values() for s in d.steps})
+    parts = [
+        f"{runs.n_runs} complete runs ({len(data)} activations, seeds {runs.seeds[0]}-{runs.seeds[-1]}); "
+        f"signals recorded at iterations 1 to {steps[-1]} of {len(data[next(iter(data))].layers)} "
+        "convolutions."
+    ]
+    diverged = {_label(v): d.diverged for v, d in data.items() if d.diverged}
+    if diverged:
+        parts.append("Diverged (signals kept up to the last finite iteration): "
+                     + ", ".join(f"{k} {n}" for k, n in diverged.items()) + ".")  # fmt: skip
+    if runs.n_missing:
+        missing = "; ".join(
+            f"{_label(v)}: " + ", ".join(f"seed {s} ({status})" for s, status in m)
+            for v, m in runs.missing.items()
+        )
+        parts.append(f"**{runs.n_missing} runs are missing** and left out: {missing}.")
+    parts.append(f"Training took {runs.compute_seconds / 60:.1f} min of compute (sum of epoch times).")
+    parts.append(
+        "**Stability, as measured here** (per run, q_l(t) = E[h_l^2] and g_l(t) = ||dL/dW_l||_F of "
+        "convolution l at recorded iteration t): the *forward deviation* mean_{t,l} |ln q_l(t)| is the "
+        "distance of the second moment from the fixed point q = 1 across depth and iterations; it has "
+        "two parts, the *spread across depth* mean_t std_l ln q_l(t) and the *drift* mean_l |ln q_l(T) - "
+        "ln q_l(1)| from the initial weights to the last iteration. The *backward spread* mean_t std_l "
+        "ln g_l(t) says how unequal the gradient norms are across depth (a gradient that explodes layer "
+        "by layer spreads them); the *backward drift* mean_l std_t ln g_l(t) how much each layer's "
+        "gradient norm moves over iterations. Lower is more stable for all five."
+    )
+    return " ".join(parts)
+
+
+def _range(values: np.ndarray, digits: int = 3) -> str:
+    return (
+        f"{fmt(float(np.median(values)), digits)} [{fmt(values.min(), digits)}, {fmt(values.max(), digits)}]"
+    )
+
+
+def _table_stability(data: dict[str, _Variant]) -> str:
+    keys = ("fwd_dev", "fwd_spread", "fwd_drift", "bwd_spread", "bwd_drift")
+    rows = [
+        [_label(v), fmt(d.constants["gamma"], 3), *(_range(d.measure(k)) for k in keys), d.n]
+        for v, d in data.items()
+    ]
+    header = ["activation", "gamma_{q=1}", "forward deviation", "forward spread", "forward drift",
+              "backward spread", "backward drift", "runs"]  # fmt: skip
+    return (
+        "Median [min, max] over seeds of each run's measure (definitions in the summary above; lower "
+        "is more stable). gamma_{q=1} from our solver.\n\n" + markdown_table(header, rows)
+    )
+
+
+def _table_theory(data: dict[str, _Variant]) -> str:
+    rows = []
+    for v, d in data.items():
+        ratios = np.concatenate([q[0] / t for q, t in zip(d.q, d.theory, strict=True)])
+        ratios = ratios[np.isfinite(ratios)]
+        if not ratios.size:
+            continue
+        last = np.array([q[0][-1] for q in d.q])
+        rows.append(
+            [
+                _label(v),
+                f"{np.median(np.abs(np.log(ratios))):.3f}",
+                f"{np.max(np.abs(np.log(ratios))):.3f}",
+                fmt(float(np.median([t[-1] for t in d.theory])), 3),
+                fmt(float(np.median(last)), 3),
+            ]
+        )
+    return (
+        "Mean-field prediction of E[h_l^2] (normact.probes.predict_second_moments, from the first "
+        "training batch's second moment per input position and each run's initial weights, zero padding "
+        "followed exactly) against the measurement on that batch at iteration 1, over every convolution "
+        "and seed. The second moment falls in the last stages because zero padding on 14x14 and 7x7 maps "
+        "feeds the border outputs fewer inputs; the theory predicts that fall.\n\n"
+        + markdown_table(
+            [
+                "activation",
+                "median |ln(measured / predicted)|",
+                "max |ln ratio|",
+                "predicted E[h^2], last conv",
+                "measured, last conv",
+            ],
+            rows,
+        )
+    )
+
+
+def _table_params(data: dict[str, _Variant]) -> str:
+    rows = []
+    for v, d in data.items():
+        c = d.constants
+        p = PAPER_TABLE5.get(v)
+        ours = [fmt(c["eps"], 4), fmt(c["lam"], 4), fmt(c["alpha"], 4),
+                "–" if c["beta"] is None else fmt(c["beta"], 4), fmt(c["gamma"], 4)]  # fmt: skip
+        paper = ["–"] * 5 if p is None else [
+            "–" if x is None else f"{x:g}" for x in p
+        ]  # fmt: skip
+        rows.append([_label(v), *ours, *paper])
+    header = ["activation", "eps", "lam", "alpha", "beta", "gamma_{q=1}",
+              "paper eps", "paper lam", "paper alpha", "paper beta", "paper gamma"]  # fmt: skip
+    return (
+        "Ours: normact.theory.solve (eq. 11; SELU: its own constants, eps = delta_{q=1}). The paper's "
+        "Table 5 as printed (two decimals).\n\n" + markdown_table(header, rows)
+    )
+
+
+def _verdicts(data: dict[str, _Variant]) -> list[Verdict]:
+    out = []
+    for key, template, pairs, what in (
+        ("fwd_dev", CLAIM_FORWARD, FORWARD_PAIRS, "forward deviation mean |ln q|"),
+        ("bwd_spread", CLAIM_BACKWARD, BACKWARD_PAIRS, "backward spread mean_t std_l ln g"),
+    ):
+        for n, b in pairs:
+            if n not in data or b not in data:
+                continue
+            a, c = data[n].measure(key), data[b].measure(key)
+            evidence = f"{what} per run: {_label(n)} {_list(a)}, {_label(b)} {_list(c)}; exact rank-sum test"
+            needed = stats.n_for_rank_sum(stats.probability_of_superiority(a, c))
+            out.append(
+                decide(
+                    template.format(n=_label(n), b=_label(b)),
+                    stats.rank_sum_test(a, c, "less"),
+                    stats.rank_sum_test(a, c, "greater"),
+                    evidence,
+                    needed,
+                )
+            )
+    gamma = np.concatenate([np.full(d.n, d.constants["gamma"]) for d in data.values()])
+    dev = np.concatenate([d.measure("fwd_dev") for d in data.values()])
+    if len(data) >= 2 and gamma.size >= 3:
+        rho, p_greater, p_less = stats.spearman(gamma, dev)
+        per = ", ".join(
+            f"{_label(v)} {d.constants['gamma']:.3f} / {np.median(d.measure('fwd_dev')):.3f}"
+            for v, d in data.items()
+        )
+        evidence = (
+            f"Spearman's rho = {rho:.3f} between the activation's gamma_{{q=1}} and the run's forward "
+            f"deviation over {gamma.size} runs (stronger self-normalization at lower gamma means rho > 0); "
+            f"gamma / median deviation: {per}"
+        )
+        out.append(decide(CLAIM_GAMMA, p_greater, p_less, evidence, stats.n_for_correlation(rho), "runs"))
+    return out
+
+
+def _list(values: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
+
+
+# -- figures --------------------------------------------------------------------------------------
+
+
+def _band(ax: Any, values: list[np.ndarray], color: str) -> None:
+    pooled = np.concatenate(values, axis=0)  # (iterations of every seed, layers)
+    depth = np.arange(1, pooled.shape[1] + 1)
+    lo, mid, hi = np.nanpercentile(pooled, [5, 50, 95], axis=0)
+    ax.fill_between(depth, lo, hi, color=color, alpha=0.25, linewidth=0)
+    ax.plot(depth, mid, color=color, linewidth=1.6)
+
+
+def _draw_figure4(fig: MplFigure, data: dict[str, _Variant]) -> None:
+    axes = fig.subplots(2, len(data), sharex=True, sharey="row", squeeze=False)
+    for col, (v, d) in enumerate(data.items()):
+        top, bottom = axes[0, col], axes[1, col]
+        _band(top, d.q, COLORS.get(v, "black"))
+        _band(bottom, d.g, COLORS.get(v, "black"))
+        top.axhline(1.0, color="black", linewidth=0.7, alpha=0.5)
+        top.set(title=f"{_label(v)} (gamma {d.constants['gamma']:.3f})", yscale="log")
+        bottom.set(xlabel="convolution l", yscale="log")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 0].set_ylabel("E[h_l^2]")
+    axes[1, 0].set_ylabel("||dL/dW_l||_F")
+
+
+def _draw_theory(fig: MplFigure, data: dict[str, _Variant]) -> None:
+    ax = fig.add_subplot()
+    for v, d in data.items():
+        depth = np.arange(1, len(d.layers) + 1)
+        color = COLORS.get(v, "black")
+        ax.plot(depth, d.theory[0], "-", color=color, linewidth=1.4, label=f"{_label(v)} theory")
+        ax.plot(depth, d.q[0][0], "o", color=color, markersize=3, label=f"{_label(v)} measured")
+    ax.set(xlabel="convolution l", ylabel="E[h_l^2] at initialisation",
+           title="56-layer serial CNN: mean-field theory vs measurement")  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=7, ncols=2)
+    ax.grid(alpha=0.3)
+
+
+def _draw_over_iterations(fig: MplFigure, data: dict[str, _Variant]) -> None:
+    left, right = fig.subplots(1, 2)
+    for v, d in data.items():
+        n = min(len(s) for s in d.steps)
+        steps = d.steps[0][:n]
+        dev = np.median([np.mean(np.abs(np.log(q[:n])), axis=1) for q in d.q], axis=0)
+        spread = np.median([np.std(np.log(g[:n]), axis=1) for g in d.g], axis=0)
+        left.plot(steps, dev, color=COLORS.get(v, "black"), label=_label(v))
+        right.plot(steps, spread, color=COLORS.get(v, "black"), label=_label(v))
+    left.set(xlabel="iteration", ylabel="mean_l |ln E[h_l^2]|", title="forward deviation")
+    right.set(xlabel="iteration", ylabel="std_l ln ||dL/dW_l||_F", title="backward spread")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+
+
+PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))
