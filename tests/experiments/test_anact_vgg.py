@@ -32,7 +32,7 @@ def test_anact_vgg_runs_follow_the_papers_recipe():
     preset = get_preset("anact-vgg")
     assert list(preset.variants) == VARIANTS and set(preset.scales) == {"cpu", "full"}
     cpu, full = preset.sweep("cpu"), preset.sweep("full")
-    assert len(cpu.configs()) == 9 * 4 and len(full.configs()) == 9 * 3
+    assert len(cpu.configs()) == 9 * 4 and len(full.configs()) == 9 * 4
     by = {c.variant: c for c in cpu.configs() if c.train.seed == 0}
     relu, nrelu, gpn = by["relu"], by["nrelu"], by["relu_gpn_nobn"]
     # Table 8: AdamW lr 1e-3, batch 128, warm-up over the first epoch, dropout 0.5, clipping 3.0

@@ -154,8 +154,8 @@ def describe_presets() -> str:
         lines.append("  scales:")
         for sc in p.scales.values():
             lines.append(
-                f"    {sc.name}: {len(p.variants)} variants x {sc.seeds} seeds, about {_minutes(sc.minutes)} "
-                "on 2 CPU cores (--jobs 2)"
+                f"    {sc.name}: {len(p.variants)} variants x {sc.seeds} seed{'s' if sc.seeds != 1 else ''}, "
+                f"about {_minutes(sc.minutes)} on 2 CPU cores (--jobs 2)"
             )
             if sc.notes:
                 lines += textwrap.wrap(sc.notes, 100, initial_indent="      ", subsequent_indent="      ")
@@ -164,7 +164,9 @@ def describe_presets() -> str:
 
 
 def _minutes(minutes: float) -> str:
-    return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:g} h"
+    if minutes < 120:
+        return f"{minutes:g} min"
+    return f"{minutes / 60:.3g} h" if minutes < 2880 else f"{minutes / 1440:,.0f} days"
 
 
 def _check_data(configs: list[Config]) -> None:

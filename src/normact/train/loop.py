@@ -2,9 +2,9 @@
 
 ``train(config)`` builds the data, model, optimiser and schedule from the config, trains with
 cross-entropy (of classes, or of target tokens for ``train.task: translation``, see
-``normact.train.translation``) for ``train.epochs`` epochs and returns a ``RunResult``. After every epoch it evaluates on
-the test set, calls the callbacks, writes the metrics to the results store (if given) and saves an
-atomic checkpoint; ``resume=True`` continues from that checkpoint and on CPU reproduces an
+``normact.train.translation``) for ``train.epochs`` epochs and returns a ``RunResult``. After every
+epoch it evaluates on the test set, calls the callbacks, writes the metrics to the results store (if
+given) and saves an atomic checkpoint; ``resume=True`` continues from that checkpoint and on CPU reproduces an
 uninterrupted run bit for bit (see ``docs/training.md`` for what that covers).
 """
 
