@@ -223,8 +223,9 @@ def _recipe(runs: StudyRuns) -> str:
         f"fully connected layers, the top {c.model.kwargs.get('plain_top', 3)} activations unnormalized "
         "(ANAct's rule) and no affine transform in a BN right before a normalized activation. AdamW rows: "
         f"lr {c.optim.lr:g}, weight decay {c.optim.weight_decay:g}, constant after warm-up. SELU and GPN "
-        "rows: the paper's SGD recipe (lr 0.01, momentum 0.9, no weight decay, times 0.2 at 30 % and 60 % "
-        "of training). The activation and its initialisation change together, as in the paper."
+        "rows: the paper's SGD recipe (lr 0.01, momentum 0.9, no weight decay), the rate times "
+        f"{c.schedule.gamma:g} every {c.schedule.step_size} epochs (the paper: every 60 of 200). The "
+        "activation and its initialisation change together, as in the paper."
     )
 
 
