@@ -1,4 +1,6 @@
 import dataclasses
+import hashlib
+import json
 
 import pytest
 import yaml
@@ -123,3 +125,17 @@ def test_hash_ignores_display_and_location_but_not_semantics():
         assert config_hash(with_overrides(base, [override])) != h, override
     hashed = [f.name for f in dataclasses.fields(base.train) if f.metadata.get("hash", True)]
     assert "seed" in hashed and "out_dir" not in hashed
+
+
+def test_fields_added_later_are_hashed_only_when_set():
+    """train.task, train.label_smoothing and schedule.warmup_steps keep the hashes of older configs."""
+    cfg = Config()
+    raw = config_to_dict(cfg)
+    left_out = [("data", "root"), ("train", "threads"), ("train", "out_dir"), ("train", "progress"),
+                ("train", "task"), ("train", "label_smoothing"), ("schedule", "warmup_steps")]  # fmt: skip
+    for section, key in left_out:
+        del raw[section][key]
+    old = hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert config_hash(cfg) == old
+    for override in ("train.task=translation", "train.label_smoothing=0.1", "schedule.warmup_steps=0"):
+        assert config_hash(with_overrides(cfg, [override])) != old, override

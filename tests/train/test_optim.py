@@ -167,3 +167,23 @@ def test_clip_by_value_then_norm():
     for p, c in zip(params[:2], clamped, strict=True):
         torch.testing.assert_close(p.grad, c * min(1.0, 1.5 / (total + 1e-6)))
     assert params[2].grad is None
+
+
+def test_tied_parameters_are_optimised_once():
+    net = nn.Sequential(nn.Embedding(5, 3), nn.Linear(3, 5, bias=False))
+    net[1].weight = net[0].weight  # an output projection sharing the embedding (a tied Transformer head)
+    groups = param_groups(net, 0.0)
+    assert [g["names"] for g in groups] == [["0.weight"]]
+
+
+def test_inverse_sqrt_after_warmup_steps():
+    overrides = ["schedule.name=inverse_sqrt", "schedule.warmup_steps=4", "schedule.warmup_start_factor=0",
+                 "schedule.warmup_epochs=9"]  # fmt: skip
+    cfg = load_config({}, overrides).schedule
+    factor = lr_factor(cfg, 5e-4, 3, 10)  # warmup_steps wins over warmup_epochs
+    assert [factor(s) for s in range(5)] == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
+    assert [factor(s) for s in (9, 16, 29)] == pytest.approx([math.sqrt(4 / 9), 0.5, math.sqrt(4 / 29)])
+    no_warmup = lr_factor(load_config({}, ["schedule.name=inverse_sqrt"]).schedule, 1.0, 1, 10)
+    assert [no_warmup(s) for s in (0, 1, 4)] == pytest.approx([1.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="warmup_steps' must be >= 0"):
+        load_config({}, ["schedule.warmup_steps=-1"])

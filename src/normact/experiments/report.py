@@ -9,6 +9,7 @@ matplotlib's Agg canvas, without pyplot's global state.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,59 +179,79 @@ def write_report(report: Report, out: str | Path) -> Path:
     return path
 
 
-def write_overview(reports: Sequence[tuple[Report, str]], out: str | Path) -> Path:
+def write_overview(
+    reports: Sequence[tuple[Report, str]], out: str | Path, failed: Sequence[tuple[str, str, str]] = ()
+) -> Path:
     """One page with every report's verdicts: ``overview.md`` and ``overview.png`` in ``out``.
 
     Args:
         reports: ``(report, link)`` pairs, ``link`` the path of the report's Markdown relative to ``out``.
+        failed: ``(preset, scale, error)`` of the reports that could not be written.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, studies = [], []
     for report, link in reports:
+        counts = [sum(v.status == s for v in report.verdicts) for s in STATUSES]
+        studies.append([f"[{report.preset}]({link})", report.scale, report.paper, *counts])
         for v in report.verdicts:
             rows.append([f"[{report.preset}]({link})", report.scale, v.claim, f"**{v.status}**"])
     counts = {s: sum(v.status == s for r, _ in reports for v in r.verdicts) for s in STATUSES}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     lines = [
         "# Paper claims: overview",
-        f"Verdicts of every preset with runs in the results store ({summary}). Each claim is one "
-        f"pre-declared one-sided test at alpha = {ALPHA:g}; the linked reports give the evidence.",
-        markdown_table(["preset", "scale", "claim", "verdict"], rows, "llll")
-        if rows
-        else "No preset has runs yet.",
+        f"Verdicts of every preset with runs in the results store ({len(reports)} "
+        f"report{'s' if len(reports) != 1 else ''}; {summary}). "
+        f"Each claim is one pre-declared one-sided test at alpha = {ALPHA:g}; the linked reports give "
+        "the evidence, the paper's numbers beside ours and every setting.",
+    ]
+    if studies:
+        lines += ["## Reports", markdown_table(["preset", "scale", "paper", *STATUSES], studies, "lllrrr")]
+    lines += [
+        "## Verdicts",
+        markdown_table(["preset", "scale", "claim", "verdict"], rows, "llll") if rows else "No verdicts yet.",
         "![verdicts of every preset](overview.png)",
     ]
+    if failed:
+        lines += [
+            "## Not reported",
+            "These presets have runs in the store, but their report failed:",
+            "\n".join(f"- `{name}` at scale `{scale}`: {error}" for name, scale, error in failed),
+        ]
     path = out / "overview.md"
     path.write_text("\n\n".join(lines) + "\n")
+    height = 0.9 + 0.3 * max(1, sum(len(_wrap_label(r, v)) for r, _ in reports for v in r.verdicts))
     save_figure(
-        Figure(
-            "overview",
-            "verdicts",
-            lambda fig: _draw_overview(fig, reports),
-            (10, 0.8 + 0.35 * max(1, len(rows))),
-        ),
+        Figure("overview", "verdicts", lambda fig: _draw_overview(fig, reports), (11, height)),
         out / "overview.png",
     )
     return path
 
 
+def _wrap_label(report: Report, verdict: Verdict) -> list[str]:
+    return textwrap.wrap(f"{report.preset} ({report.scale}): {verdict.claim}", 80)
+
+
 def _draw_overview(fig: MplFigure, reports: Sequence[tuple[Report, str]]) -> None:
     ax = fig.add_subplot()
-    labels, colors = [], []
+    labels, colors, sizes = [], [], []
     for report, _ in reports:
         for v in report.verdicts:
-            labels.append(f"{report.preset} ({report.scale}): {v.claim}")
+            lines = _wrap_label(report, v)
+            labels.append("\n".join(lines))
             colors.append(STATUS_COLORS[v.status])
-    y = list(range(len(labels)))[::-1]
-    ax.barh(y, [1] * len(labels), color=colors)
+            sizes.append(len(lines))
+    # each bar as tall as its label's lines, top to bottom in the table's order
+    tops = [sum(sizes[:i]) for i in range(len(sizes))]
+    y = [-(t + n / 2) for t, n in zip(tops, sizes, strict=True)]
+    ax.barh(y, [1] * len(labels), height=[n - 0.25 for n in sizes], color=colors)
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xticks([])
     ax.set_xlim(0, 1)
-    ax.legend(
+    ax.set_ylim(-max(1, sum(sizes)), 0)
+    fig.legend(
         handles=[Patch(color=c, label=s) for s, c in STATUS_COLORS.items()],
-        loc="upper center",
-        bbox_to_anchor=(0.5, 1.0 + 0.6 / max(1, len(labels))),
+        loc="outside upper center",
         ncols=3,
         frameon=False,
     )

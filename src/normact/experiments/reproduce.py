@@ -21,7 +21,15 @@ from normact.train.config import Config
 from normact.train.store import DEFAULT_STORE, ResultsStore
 from normact.train.sweep import SweepItem, run_sweep
 
-__all__ = ["ReproduceResult", "build_report", "describe_presets", "report", "report_all", "reproduce"]
+__all__ = [
+    "ReproduceResult",
+    "build_report",
+    "describe_presets",
+    "overview_folder",
+    "report",
+    "report_all",
+    "reproduce",
+]
 
 log = logging.getLogger("normact.experiments")
 
@@ -118,10 +126,17 @@ def report(
     return rep, write_report(rep, out if out is not None else default_out(store, name, scale))
 
 
+def overview_folder(out: str | Path, preset: str, scale: str) -> Path:
+    """Where ``report_all`` writes a report: ``<out>/<preset>`` for the ``cpu`` scale (the committed
+    reports' layout, ``docs/results/<preset>/``), ``<out>/<preset>/<scale>`` for any other scale."""
+    return Path(out) / preset if scale == "cpu" else Path(out) / preset / scale
+
+
 def report_all(store: str | Path = DEFAULT_STORE, out: str | Path | None = None) -> tuple[list[Report], Path]:
     """Reports of every preset and scale with runs in ``store``, and ``overview.md`` linking them.
 
-    Each report goes to ``<out>/<preset>/<scale>/`` (``out`` defaults to the store's folder).
+    Each report goes to :func:`overview_folder` (``out`` defaults to the store's folder). A preset
+    whose analysis fails does not stop the others: the overview lists it with the error.
     """
     store = Path(store)
     if not store.is_file():
@@ -130,6 +145,7 @@ def report_all(store: str | Path = DEFAULT_STORE, out: str | Path | None = None)
     results = ResultsStore(store)
     studies = {r.study for r in results.runs()}
     found: list[tuple[Report, str]] = []
+    failed: list[tuple[str, str, str]] = []
     for name in list_presets():
         if name not in studies:
             continue
@@ -138,10 +154,15 @@ def report_all(store: str | Path = DEFAULT_STORE, out: str | Path | None = None)
             runs = collect_runs(preset, scale, results)
             if runs.n_runs == 0:
                 continue
-            rep = preset.analyze(runs)
-            path = write_report(rep, out / name / scale)
-            found.append((rep, str(path.relative_to(out))))
-    return [r for r, _ in found], write_overview(found, out)
+            try:
+                rep = preset.analyze(runs)
+                path = write_report(rep, overview_folder(out, name, scale))
+            except Exception as error:  # one broken analysis must not hide every other report
+                log.exception("%s at scale %s: the report failed", name, scale)
+                failed.append((name, scale, f"{type(error).__name__}: {error}"))
+                continue
+            found.append((rep, path.relative_to(out).as_posix()))
+    return [r for r, _ in found], write_overview(found, out, failed)
 
 
 def describe_presets() -> str:
@@ -154,7 +175,8 @@ def describe_presets() -> str:
         lines.append("  scales:")
         for sc in p.scales.values():
             lines.append(
-                f"    {sc.name}: {len(p.variants_of(sc.name))} variants x {sc.seeds} seeds, "
+                f"    {sc.name}: {len(p.variants_of(sc.name))} variants x {sc.seeds} "
+                f"seed{'s' if sc.seeds != 1 else ''}, "
                 f"about {_minutes(sc.minutes)} on 2 CPU cores (--jobs 2)"
             )
             if sc.notes:
@@ -164,7 +186,9 @@ def describe_presets() -> str:
 
 
 def _minutes(minutes: float) -> str:
-    return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:g} h"
+    if minutes < 120:
+        return f"{minutes:g} min"
+    return f"{minutes / 60:.3g} h" if minutes < 2880 else f"{minutes / 1440:,.0f} days"
 
 
 def _check_data(configs: list[Config]) -> None:

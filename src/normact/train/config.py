@@ -21,6 +21,9 @@ from typing import Any, Literal, Union
 import yaml
 
 _NO_HASH = {"hash": False}  # field metadata: the value does not change what the run computes
+# field metadata of fields added after runs were stored: hashed only when set to another value than the
+# default, so the hash of every config that leaves them alone stays what it was
+_HASH_IF_SET = {"hash": "if_set"}
 
 
 @dataclass
@@ -77,13 +80,18 @@ class OptimConfig:
 class ScheduleConfig:
     """Learning-rate schedule, evaluated at every optimisation step."""
 
-    name: Literal["constant", "step", "multistep", "cosine"] = "constant"
+    name: Literal["constant", "step", "multistep", "cosine", "inverse_sqrt"] = "constant"
     step_size: int = 30  # step: epochs between decays
     milestones: list[int] = field(default_factory=list)  # multistep: epochs at which lr decays
     gamma: float = 0.1  # step/multistep: decay factor
     min_lr: float = 0.0  # cosine: final learning rate
     warmup_epochs: float = 0.0  # linear warm-up length (fractions of an epoch allowed)
     warmup_start_factor: float = 0.1  # lr multiplier at the first warm-up step
+    # warm-up length in optimisation steps ("warmup updates"); replaces warmup_epochs when set
+    warmup_steps: int | None = field(default=None, metadata=_HASH_IF_SET)
+
+    def __post_init__(self) -> None:
+        _at_least("schedule.warmup_steps", self.warmup_steps, 0)
 
 
 @dataclass
@@ -101,9 +109,17 @@ class TrainConfig:
     # per-epoch probe callbacks by name (normact.probes.callbacks), each a name or {name: ..., **kwargs},
     # e.g. [score, weight_means]
     probes: list[str | dict[str, Any]] = field(default_factory=list)
+    # classification: cross-entropy on (x, y); translation: teacher-forced cross-entropy on (src, tgt)
+    # token ids with BLEU of greedy translations (docs/training.md)
+    task: Literal["classification", "translation"] = field(default="classification", metadata=_HASH_IF_SET)
+    label_smoothing: float = field(default=0.0, metadata=_HASH_IF_SET)  # of the training loss
 
     def __post_init__(self) -> None:
         _at_least("train.epochs", self.epochs, 1)
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(
+                f"config key 'train.label_smoothing' must be in [0, 1), got {self.label_smoothing!r}"
+            )
         _at_least("train.threads", self.threads, 1)
         _at_least("train.probe_samples", self.probe_samples, 1)
 
@@ -201,7 +217,9 @@ def config_hash(config: Config) -> str:
     """SHA-256 of the config's canonical JSON, leaving out fields that do not change the results.
 
     Those are ``data.root``, ``train.threads``, ``train.out_dir`` and ``train.progress``; ``study``,
-    ``variant`` and ``train.seed`` are included.
+    ``variant`` and ``train.seed`` are included. Fields added later (``train.task``,
+    ``train.label_smoothing``, ``schedule.warmup_steps``) count only when they differ from their
+    default, so configs that leave them alone keep the hash they had before those fields existed.
     """
     payload = json.dumps(_hashed(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -221,9 +239,14 @@ def _hashed(obj: Any) -> Any:
         return {
             f.name: _hashed(getattr(obj, f.name))
             for f in dataclasses.fields(obj)
-            if f.metadata.get("hash", True)
+            if f.metadata.get("hash", True) is True
+            or (f.metadata.get("hash") == "if_set" and getattr(obj, f.name) != _default(f))
         }
     return json.loads(json.dumps(obj))
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def _read_source(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Train one run: seeded, checkpointed each epoch, evaluated each epoch, stopped on divergence.
 
 ``train(config)`` builds the data, model, optimiser and schedule from the config, trains with
-cross-entropy for ``train.epochs`` epochs and returns a ``RunResult``. After every epoch it evaluates on
-the test set, calls the callbacks, writes the metrics to the results store (if given) and saves an
-atomic checkpoint; ``resume=True`` continues from that checkpoint and on CPU reproduces an
+cross-entropy (of classes, or of target tokens for ``train.task: translation``, see
+``normact.train.translation``) for ``train.epochs`` epochs and returns a ``RunResult``. After every
+epoch it evaluates on the test set, calls the callbacks, writes the metrics to the results store (if
+given) and saves an atomic checkpoint; ``resume=True`` continues from that checkpoint and on CPU reproduces an
 uninterrupted run bit for bit (see ``docs/training.md`` for what that covers).
 """
 
@@ -106,11 +107,16 @@ def load_data(cfg: DataConfig) -> Splits:
     return load_dataset(cfg.name, root=cfg.root, **cfg.options)
 
 
-def build_model(cfg: ModelConfig, num_classes: int, input_shape: Sequence[int]) -> nn.Module:
-    """The registered model named in ``cfg``, sized for the dataset."""
+def build_model(cfg: ModelConfig, num_classes: int, input_shape: Sequence[int], **extra: Any) -> nn.Module:
+    """The registered model named in ``cfg``, sized for the dataset; ``cfg.kwargs`` win over ``extra``."""
     from normact.models import create_model
 
-    kwargs: dict[str, Any] = {"num_classes": num_classes, "input_shape": tuple(input_shape), **cfg.kwargs}
+    kwargs: dict[str, Any] = {
+        "num_classes": num_classes,
+        "input_shape": tuple(input_shape),
+        **extra,
+        **cfg.kwargs,
+    }
     if cfg.act is not None:
         kwargs["act"] = cfg.act
     if cfg.init is not None:
@@ -261,6 +267,7 @@ class _Run:
         self.data_gen = torch.Generator().manual_seed(stream_seed(seed, 1))
         self.aug_gen = torch.Generator().manual_seed(stream_seed(seed, 2))
         dcfg = config.data
+        self.task = _build_task(config, data)
         normalize = _build_normalize(data) if dcfg.normalize else []
         self.train_batches = Batches(
             data.train,
@@ -278,7 +285,8 @@ class _Run:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global state user code draws from)
         random.seed(seed)
-        self.model = build_model(config.model, data.num_classes, data.input_shape).to(device)
+        extra = {} if self.task is None else {"src_vocab_size": self.task.src_vocab_size}
+        self.model = build_model(config.model, data.num_classes, data.input_shape, **extra).to(device)
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler = build_scheduler(
             self.optimizer, config.schedule, config.optim.lr, cfg.epochs, len(self.train_batches)
@@ -321,7 +329,13 @@ class _Run:
     def _epoch(self, epoch: int) -> None:
         tic = time.perf_counter()
         train_loss, train_acc, lr = self._train_epoch(epoch)
-        test_loss, test_acc = evaluate(self.model, self.test_batches)
+        evaluation: dict[str, float] = {}
+        if self.task is None:
+            test_loss, test_acc = evaluate(self.model, self.test_batches)
+        else:
+            with _isolated(self.model):
+                evaluation = self.task.evaluate(self.model, self.test_batches)
+            test_loss, test_acc = evaluation.pop("test_loss"), evaluation.pop("test_acc")
         finite = [torch.isfinite(p).all() for p in self.model.parameters()]
         params_finite = not finite or bool(torch.stack(finite).all())  # one device sync
         if not (math.isfinite(test_loss) and params_finite):
@@ -332,6 +346,7 @@ class _Run:
             "test_loss": test_loss,
             "test_acc": test_acc,
             "lr": lr,
+            **evaluation,
         }
         for cb in self.callbacks:
             with _isolated(self.model):
@@ -371,9 +386,12 @@ class _Run:
         try:
             for i, (x, y) in enumerate(self.train_batches):
                 opt.zero_grad(set_to_none=True)
-                if self.mixup is None:
+                n = len(y)
+                if self.task is not None:
+                    loss, hits, n = self.task.step(model, x, y)
+                elif self.mixup is None:
                     logits = model(x)
-                    loss = F.cross_entropy(logits, y)
+                    loss = F.cross_entropy(logits, y, label_smoothing=self.config.train.label_smoothing)
                     hits = (logits.argmax(1) == y).sum()
                 else:
                     mixup, mixup_loss, alpha = self.mixup
@@ -390,9 +408,9 @@ class _Run:
                 lr = opt.param_groups[0]["lr"]
                 opt.step()
                 self.scheduler.step()
-                total_loss += loss.detach() * len(y)
+                total_loss += loss.detach() * n
                 correct += hits
-                count += len(y)
+                count += n  # samples, or target tokens for translation (a tensor: no device sync)
                 if bar is not None:
                     bar.update()
                     if bar.n % 20 == 0:
@@ -400,6 +418,7 @@ class _Run:
         finally:
             if bar is not None:
                 bar.close()
+        count = float(count)
         mean_loss = total_loss.item() / count
         if not math.isfinite(mean_loss):
             raise _Diverged
@@ -456,6 +475,21 @@ def _build_normalize(data: Splits) -> list[Transform]:
     from normact.data.transforms import Normalize
 
     return [Normalize(mean, std)]
+
+
+def _build_task(config: Config, data: Splits) -> Any:
+    """None for classification (the loop's own code), else the task object (``train.task``)."""
+    if config.train.label_smoothing and config.data.mixup_alpha:
+        raise ValueError(
+            "train.label_smoothing and data.mixup_alpha cannot be combined; set one of them to 0"
+        )
+    if config.train.task == "classification":
+        return None
+    if config.data.mixup_alpha:
+        raise ValueError("data.mixup_alpha works with train.task=classification only")
+    from normact.train.translation import TranslationTask
+
+    return TranslationTask(data, config.train.label_smoothing)
 
 
 def _build_mixup(alpha: float) -> tuple[Any, Any, float] | None:

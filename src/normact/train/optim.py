@@ -51,13 +51,15 @@ def param_groups(model: nn.Module, weight_decay: float, groups: dict[str, float]
     decay_of: dict[str, float] = {}
     params: dict[str, nn.Parameter] = {}
     used: set[str] = set()
+    seen: set[int] = set()
     for mod_name, module in model.named_modules():
         for p_name, p in module.named_parameters(recurse=False):
             if not p.requires_grad:
                 continue
             name = f"{mod_name}.{p_name}" if mod_name else p_name
-            if name in params:  # shared parameter, first owner decides
+            if id(p) in seen:  # shared (tied) parameter: optimised once, its first owner decides
                 continue
+            seen.add(id(p))
             params[name] = p
             decay_of[name] = weight_decay
             for selector, decay in groups.items():
@@ -98,15 +100,17 @@ def lr_factor(
 ) -> Callable[[int], float]:
     """Multiplier of the base learning rate at optimisation step ``s`` (0-based), for ``LambdaLR``.
 
-    Linear warm-up from ``warmup_start_factor`` to 1 over the first ``warmup_epochs`` epochs, then:
-    ``constant``; ``step`` (times ``gamma`` every ``step_size`` epochs); ``multistep`` (times ``gamma`` at
-    each epoch in ``milestones``); ``cosine`` (half a cosine from 1 to ``min_lr / base_lr`` over the steps
-    after warm-up, evaluated per step). Step and multistep decay at epoch boundaries like
+    Linear warm-up from ``warmup_start_factor`` to 1 over the first ``warmup_epochs`` epochs (or
+    ``warmup_steps`` steps when set), then: ``constant``; ``step`` (times ``gamma`` every ``step_size``
+    epochs); ``multistep`` (times ``gamma`` at each epoch in ``milestones``); ``cosine`` (half a cosine
+    from 1 to ``min_lr / base_lr`` over the steps after warm-up, evaluated per step); ``inverse_sqrt``
+    (``sqrt(w / s)`` at step ``s >= w``, ``w`` the warm-up steps or 1 without warm-up: fairseq's
+    ``inverse_sqrt``). Step and multistep decay at epoch boundaries like
     ``torch.optim.lr_scheduler.StepLR`` / ``MultiStepLR`` stepped once per epoch.
     """
     if steps_per_epoch < 1 or epochs < 1:
         raise ValueError(f"need at least one epoch and one step per epoch, got {epochs}, {steps_per_epoch}")
-    warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_epochs * steps_per_epoch)
     total = epochs * steps_per_epoch
     milestones = sorted(cfg.milestones)
     min_factor = cfg.min_lr / base_lr if base_lr > 0 else 0.0
@@ -126,8 +130,11 @@ def lr_factor(
         if cfg.name == "cosine":
             t = (step - warmup) / max(1, total - warmup)
             return min_factor + (1.0 - min_factor) * 0.5 * (1.0 + math.cos(math.pi * t))
+        if cfg.name == "inverse_sqrt":
+            return math.sqrt(max(warmup, 1) / max(step, warmup, 1))
         raise ValueError(
-            f"unknown schedule {cfg.name!r}; choose from ['constant', 'step', 'multistep', 'cosine']"
+            f"unknown schedule {cfg.name!r}; choose from ['constant', 'step', 'multistep', 'cosine', "
+            "'inverse_sqrt']"
         )
 
     factor(warmup)  # reject an unknown name now rather than after warm-up

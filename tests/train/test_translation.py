@@ -1,0 +1,136 @@
+"""train.task=translation: teacher-forced loss by hand, BLEU of the greedy translations, a run end to end."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from normact.data import load_dataset
+from normact.functional import fused_kernels
+from normact.train import ResultsStore, load_config, train
+from normact.train.translation import TranslationTask, strip_tokens
+
+WORDS = ["eins", "zwei", "drei", "vier", "fuenf", "sechs"]
+ENGLISH = ["one", "two", "three", "four", "five", "six"]
+
+
+def write_copy_task(root, n_train=48, n_test=8, seed=0):
+    """Sentences of 2-5 German number words and their word-by-word English translations."""
+    g = torch.Generator().manual_seed(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        de, en = [], []
+        for _ in range(n):
+            ids = torch.randint(0, len(WORDS), (int(torch.randint(2, 6, (1,), generator=g)),), generator=g)
+            de.append(" ".join(WORDS[i] for i in ids))
+            en.append(" ".join(ENGLISH[i] for i in ids))
+        (root / f"{split}.de").write_text("\n".join(de) + "\n")
+        (root / f"{split}.en").write_text("\n".join(en) + "\n")
+    return root.parent
+
+
+def tiny_transformer_config(data_root, **overrides):
+    cfg = {
+        "study": "t", "variant": "nrelu",
+        "data": {"name": "iwslt", "root": str(data_root), "batch_size": 8, "eval_batch_size": 4},
+        "model": {"name": "transformer", "act": "nrelu", "kwargs": {
+            "d_model": 16, "nhead": 2, "dim_feedforward": 32, "num_encoder_layers": 1,
+            "num_decoder_layers": 1, "dropout": 0.0}},
+        "optim": {"name": "adamw", "lr": 3e-3, "clip_grad_norm": 3.0},
+        "schedule": {"name": "inverse_sqrt", "warmup_steps": 4, "warmup_start_factor": 0.0},
+        "train": {"epochs": 2, "task": "translation", "label_smoothing": 0.1, "out_dir": None,
+                  "progress": "none", "probe_samples": 4},
+    }  # fmt: skip
+    return load_config(cfg, [f"{k}={v}" for k, v in overrides.items()])
+
+
+class Oracle(torch.nn.Module):
+    """A 'model' with fixed logits and greedy translations: the test targets, or <unk> everywhere."""
+
+    def __init__(self, vocab_size, translations):
+        super().__init__()
+        self.vocab_size, self.translations = vocab_size, translations
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, src, tgt_in):
+        g = torch.Generator().manual_seed(int(src.sum()))
+        return torch.randn(*tgt_in.shape, self.vocab_size, generator=g)
+
+    def greedy_decode(self, src, bos, eos, max_len):
+        assert max_len == 2 * src.shape[1] + 10
+        return self.translations(src)
+
+
+@pytest.fixture
+def splits(tmp_path):
+    return load_dataset("iwslt", root=write_copy_task(tmp_path / "data" / "iwslt"))
+
+
+def test_evaluation_by_hand(splits):
+    task = TranslationTask(splits)
+    src, tgt = splits.test.tensors
+    vocab = splits.target_vocab
+    batches = [(src[:4], tgt[:4]), (src[4:], tgt[4:])]
+    model = Oracle(
+        len(vocab), lambda s: tgt[:4, 1:] if s.shape[0] == 4 and (s == src[:4]).all() else tgt[4:, 1:]
+    )
+    out = task.evaluate(model, batches)
+    loss = hits = tokens = 0.0
+    for s, t in batches:
+        logits = model(s, t[:, :-1])
+        for i in range(t.shape[0]):
+            for j in range(1, t.shape[1]):
+                if t[i, j] != vocab.pad_index:
+                    loss += float(F.cross_entropy(logits[i, j - 1], t[i, j]))
+                    hits += float(logits[i, j - 1].argmax() == t[i, j])
+                    tokens += 1
+    assert out["test_loss"] == pytest.approx(loss / tokens, rel=1e-6)
+    assert out["test_acc"] == pytest.approx(hits / tokens)
+    assert out["bleu"] == pytest.approx(100.0)  # the references themselves
+    unk = Oracle(len(vocab), lambda s: torch.full((s.shape[0], 7), vocab.unk_index))
+    assert task.evaluate(unk, batches)["bleu"] == 0.0  # a predicted <unk> never matches
+
+
+def test_training_loss_has_label_smoothing(splits):
+    src, tgt = splits.train.tensors[0][:4], splits.train.tensors[1][:4]
+    model = Oracle(len(splits.target_vocab), None)
+    logits, target = model(src, tgt[:, :-1]), tgt[:, 1:]
+    keep = target != 0
+    loss, hits, n = TranslationTask(splits, label_smoothing=0.1).step(model, src, tgt)
+    expected = F.cross_entropy(logits[keep], target[keep], label_smoothing=0.1)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6) and int(n) == int(keep.sum())
+    assert int(hits) == int((logits.argmax(-1)[keep] == target[keep]).sum())
+
+
+def test_strip_tokens():
+    assert strip_tokens([2, 5, 0, 6, 3, 7, 3], eos=3, drop={0, 2}) == [5, 6]
+    assert strip_tokens([5, 6], eos=3, drop=set()) == [5, 6]
+
+
+def test_translation_run_end_to_end(tmp_path):
+    root = write_copy_task(tmp_path / "data" / "iwslt")
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with fused_kernels(False):  # the pure-torch path: no kernel build inside the test
+        result = train(tiny_transformer_config(root, **{"train.epochs": 6}), store)
+    assert result.status == "finished"
+    history = store.history(result.run_id)
+    assert [h["epoch"] for h in history] == list(range(1, 7))
+    assert all(0 <= h["bleu"] <= 100 and math.isfinite(h["test_loss"]) for h in history)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]  # it learns the word-by-word copy
+    assert result.model.src_embed.num_embeddings == 4 + len(WORDS)  # the source vocabulary's size
+    # 6 training batches per epoch: lr = 3e-3 * sqrt(4 / step) after the 4 warm-up steps
+    assert history[-1]["lr"] == pytest.approx(3e-3 * math.sqrt(4 / 35))
+
+
+def test_translation_needs_parallel_text_and_no_mixup(tmp_path):
+    root = write_copy_task(tmp_path / "data" / "iwslt")
+    with pytest.raises(ValueError, match=r"mixup_alpha works with train\.task=classification only"):
+        train(tiny_transformer_config(root, **{"data.mixup_alpha": 0.2, "train.label_smoothing": 0.0}))
+    cfg = load_config({"train": {"task": "translation", "out_dir": None, "progress": "none"}})
+    with pytest.raises(ValueError, match="needs a parallel-text dataset"):
+        train(cfg, data=load_dataset("digits"))
+    with pytest.raises(ValueError, match="must be one of \\['classification', 'translation'\\]"):
+        load_config({}, ["train.task=regression"])
+    with pytest.raises(ValueError, match="label_smoothing' must be in \\[0, 1\\)"):
+        load_config({}, ["train.label_smoothing=1.0"])
