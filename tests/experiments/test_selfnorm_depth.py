@@ -137,3 +137,26 @@ def test_analysis_on_a_synthetic_store(store, tmp_path):
     assert "| SELU | 0.010 | 0.010 |" in text  # ln(1.01) between the synthetic theory and measurement
     for name in ("figure4", "second_moment_depth", "stability_over_iterations"):
         assert (tmp_path / "out" / f"{name}.png").stat().st_size > 10_000
+
+
+def test_iid_control_is_the_seeds_initial_network_on_random_signs(preset, tmp_path):
+    import torch
+    from torch import nn
+
+    from normact import probes
+    from normact.experiments.presets.selfnorm_depth import conv_layers, iid_control
+    from normact.experiments.results import collect_runs
+
+    runs = collect_runs(preset, "s", ResultsStore(tmp_path / "empty.sqlite"))
+    layers = conv_layers(runs, "sselu")
+    predicted, measured = iid_control(runs, "sselu", 3, layers)
+    cfg = preset.sweep("s", 4).configs()[2 * 4 + 3]  # variant order selu, dselu, sselu: sselu seed 3
+    assert (cfg.variant, cfg.train.seed) == ("sselu", 3)
+    torch.manual_seed(3)  # as the runner seeds before building the model
+    model = build_model(cfg.model, 10, (1, 28, 28))
+    x = torch.randint(0, 2, (64, 1, 28, 28), generator=torch.Generator().manual_seed(3)).float() * 2 - 1
+    records = probes.compare_second_moments(
+        nn.Sequential(model.stem, model.stage1, model.stage2, model.stage3), x
+    )
+    assert predicted == pytest.approx([r["predicted"] for r in records], rel=1e-9)
+    assert measured == pytest.approx([r["measured"] for r in records], rel=1e-5)
