@@ -229,3 +229,24 @@ def test_tiny_run_end_to_end(tmp_path):
     assert (
         len(result.report.verdicts) == 2
     )  # only claims with runs on both sides: the NormProp2 gap, coherence
+
+
+def test_init_coherence_matches_the_runners_initial_weights(tmp_path):
+    # with lr 0 the weights after the epoch are the initial ones: the stored coherence must equal the
+    # analysis' rebuilt initial coherence exactly
+    data = tmp_path / "data"
+    write_tiny_mnist(data / "mnist", n_train=32, n_test=16)
+    extra = {"data.name": "mnist", "data.batch_size": 16, "optim.lr": 0.0}
+    name = _small_preset(
+        "test-crelu-lr0", _tiny_scale("lr0", seeds=1, epochs=1, extra=extra), ["normprop2_crelu"]
+    )
+    result = reproduce(name, "lr0", store=tmp_path / "normact.sqlite", data_dir=data)
+    assert [i.status for i in result.items] == ["finished"]
+    runs = collect_runs(get_preset(name), "lr0", tmp_path / "normact.sqlite")
+    stored = {
+        k: float(v[0])
+        for k, v in runs.runs["normprop2_crelu"][0].metrics.items()
+        if k.startswith("coherence/")
+    }
+    rebuilt = cn._init_coherence(runs, "normprop2_crelu")[0]
+    assert len(stored) == 6 and stored == {f"coherence/{k}": v for k, v in rebuilt.items()}

@@ -622,7 +622,8 @@ def _draw_delta(fig: MplFigure, data: dict[str, _Variant]) -> None:
         ax.set(xlabel="residual block", title=ACT_LABELS[act], yscale="log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     axes[0].set_ylabel("median Delta")
 
 
@@ -635,7 +636,8 @@ def _draw_error(fig: MplFigure, data: dict[str, _Variant]) -> None:
         ax.set(xlabel="epoch", title=ACT_LABELS[act])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     axes[0].set_ylabel("median test error (%)")
 
 
@@ -654,7 +656,8 @@ def _draw_coherence(fig: MplFigure, data: dict[str, _Variant]) -> None:
         ax.set(xlabel="block convolution", title=ACT_LABELS[act], ylim=(0, 1.02))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     axes[0].set_ylabel("median coherence")
 
 
