@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from normact.experiments import stats
 from normact.experiments.preset import load_preset, register_preset
@@ -361,6 +361,7 @@ def _draw_curves(
         ax.set(xlabel="epoch", title=f"VGG19 {title}")
         if log:
             ax.set_yscale("log")
+            _plain_log(ax.yaxis)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
@@ -377,8 +378,15 @@ def _draw_score_vs_speed(fig: MplFigure, data: dict[str, _Variant]) -> None:
                    facecolors=style["color"] if v in NORMALIZED else "none", label=label, s=30)  # fmt: skip
     ax.set(xlabel="mean Score of the run (eq. 22)", ylabel="mean validation accuracy over the epochs (%)")
     ax.set_xscale("log")
+    _plain_log(ax.xaxis)
     ax.legend(fontsize=7, ncols=2)
     ax.grid(alpha=0.3)
+
+
+def _plain_log(axis: Any) -> None:
+    """Tick labels of a log axis as plain numbers (4, 20) instead of powers of ten."""
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(ScalarFormatter())
 
 
 PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))
