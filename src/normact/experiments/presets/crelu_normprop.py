@@ -151,6 +151,16 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(present)) if present.size else math.nan
 
 
+def _rows(values: np.ndarray, reduce: Any) -> np.ndarray:
+    """``reduce`` of each row's values that are not NaN; NaN for a row without any."""
+    out = np.full(values.shape[0], np.nan)
+    for i, row in enumerate(values):
+        present = row[~np.isnan(row)]
+        if present.size:
+            out[i] = reduce(present)
+    return out
+
+
 def _single(runs: StudyRuns, variant: str, prefix: str) -> np.ndarray:
     """Last-epoch values ``(runs,)`` of a metric family measured on one layer (e.g. the last ReLU)."""
     family = runs.family(variant, prefix)
@@ -205,18 +215,12 @@ class _Variant:
             else np.full((self.n, 0), np.nan)
         )
         self.coherence[~trained] = np.nan
-        with np.errstate(invalid="ignore"):
-            self.mean_coherence = (
-                np.nanmean(self.coherence, axis=1) if self.layers else np.full(self.n, np.nan)
-            )
+        self.mean_coherence = _rows(self.coherence, np.mean)
         init = [init_coherence.get(s, {}) for s in self.seeds]
         self.init_coherence = np.array([[c.get(k, np.nan) for k in self.layers] for c in init]).reshape(
             self.n, len(self.layers)
         )
-        with np.errstate(invalid="ignore"):
-            self.mean_init_coherence = (
-                np.nanmean(self.init_coherence, axis=1) if self.layers else np.full(self.n, np.nan)
-            )
+        self.mean_init_coherence = _rows(self.init_coherence, np.mean)
 
     @property
     def n(self) -> int:
@@ -429,7 +433,7 @@ def _table_coherence(data: dict[str, _Variant]) -> str:
             _label(v),
             fmt(_median(d.mean_init_coherence), 3),
             fmt(_median(d.mean_coherence), 3),
-            fmt(_median(np.nanmax(d.coherence, axis=1)) if d.layers else math.nan, 3),
+            fmt(_median(_rows(d.coherence, np.max)), 3),
         ]
         for v, d in data.items()
     ]
