@@ -9,6 +9,7 @@ reported as missing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +60,22 @@ class StudyRuns:
     @property
     def n_missing(self) -> int:
         return sum(len(m) for m in self.missing.values())
+
+    def status_text(self, label: Callable[[str], str] = str) -> str:
+        """The report's sentences on missing runs (``label`` names a variant) and on the time taken."""
+        parts = []
+        if self.n_missing:
+            missing = "; ".join(
+                f"{label(v)}: " + ", ".join(f"seed {s} ({status})" for s, status in m)
+                for v, m in self.missing.items()
+            )
+            are = "run is" if self.n_missing == 1 else "runs are"
+            parts.append(f"**{self.n_missing} {are} missing** and left out: {missing}.")
+        text = f"Training took {self.compute_seconds / 60:.1f} min of compute (sum of epoch times)"
+        if self.wall_seconds is not None:
+            wall = self.wall_seconds / 60
+            text += f", {wall:.1f} min wall-clock from the first run's start to the last run's end"
+        return " ".join([*parts, text + "."])
 
     def series(self, variant: str, key: str) -> np.ndarray:
         """``(runs, epochs)`` array of metric ``key``; NaN where a run has none (e.g. after divergence)."""

@@ -94,8 +94,7 @@ def analyze(runs: StudyRuns) -> Report:
     score = {v: _per_run(runs.series(v, "score"), np.mean) for v in acc}
     summary = (
         f"{runs.n_runs} complete runs ({len(acc)} activations; seeds {runs.seeds[0]}-{runs.seeds[-1]}), "
-        f"{runs.epochs} epochs each; {runs.n_missing} missing. Training took "
-        f"{runs.compute_seconds / 60:.1f} min of compute (sum of epoch times)."
+        f"{runs.epochs} epochs each. {runs.status_text()}"
     )
     report = Report(runs.preset.name, runs.scale.name, runs.preset.title, runs.preset.paper, summary)
     report.verdicts = _verdicts(best, table)

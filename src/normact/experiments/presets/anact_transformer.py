@@ -69,8 +69,8 @@ def analyze(runs: StudyRuns) -> Report:
     diverged = sum(r.status == "diverged" for rs in runs.runs.values() for r in rs)
     summary = (
         f"{runs.n_runs} complete runs ({len(bleu)} variants; seeds {runs.seeds[0]}-{runs.seeds[-1]}), "
-        f"{runs.epochs} epochs each; {diverged} diverged (BLEU 0 after divergence), {runs.n_missing} "
-        f"missing. Training took {runs.compute_seconds / 60:.1f} min of compute (sum of epoch times)."
+        f"{runs.epochs} epochs each; {diverged} diverged (BLEU 0 after divergence). "
+        f"{runs.status_text()}"
     )
     report = Report(runs.preset.name, runs.scale.name, runs.preset.title, runs.preset.paper, summary)
     report.verdicts = _verdicts(last)

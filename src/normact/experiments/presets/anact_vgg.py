@@ -198,18 +198,7 @@ def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
     if diverged:
         parts.append("Diverged (their best accuracy is the best before divergence; a run without any counts "
                      "as 0): " + ", ".join(f"{k} {n}" for k, n in diverged.items()) + ".")  # fmt: skip
-    if runs.n_missing:
-        missing = "; ".join(
-            f"{v}: " + ", ".join(f"seed {s} ({status})" for s, status in m) for v, m in runs.missing.items()
-        )
-        are = "run is" if runs.n_missing == 1 else "runs are"
-        parts.append(f"**{runs.n_missing} {are} missing** and left out: {missing}.")
-    parts.append(f"Training took {runs.compute_seconds / 60:.1f} min of compute (sum of epoch times)")
-    if runs.wall_seconds is not None:
-        parts[-1] += (
-            f", {runs.wall_seconds / 60:.1f} min wall-clock from the first run's start to the last run's end"
-        )
-    parts[-1] += "."
+    parts.append(runs.status_text())
     return " ".join(parts)
 
 
