@@ -101,3 +101,17 @@ def test_sweep_table_and_verdicts(wd_store, wd_synth_preset, tmp_path):
     for name in ("sweep", "skewness_vs_accuracy", "skewness_layers"):
         assert (tmp_path / "out" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "norm.bias" in path.read_text()  # the settings list this scale's own variants
+
+
+def test_an_effect_in_the_claims_direction_says_how_many_runs_would_settle_it():
+    from types import SimpleNamespace
+
+    def point(decay, accs):
+        acc = np.array(accs)
+        return SimpleNamespace(decay=decay, data=SimpleNamespace(n=acc.size, acc=acc, mean={}))
+
+    points = [point(0.0, [0.80, 0.74]), point(0.1, [0.78, 0.71]), point(0.2, [0.72, 0.75])]
+    verdict = bnorder_wd._correlation("c", points, "decay", "acc", -1, "x")
+    rho = sps.spearmanr([0, 0, 0.1, 0.1, 0.2, 0.2], [0.80, 0.74, 0.78, 0.71, 0.72, 0.75]).statistic
+    assert rho < 0 and verdict.status == "inconclusive" and f"rho = {rho:.3f}" in verdict.evidence
+    assert "runs would give the test 80% power" in verdict.evidence

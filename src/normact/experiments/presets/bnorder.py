@@ -495,7 +495,7 @@ def _draw_accuracy(fig: MplFigure, data: dict[str, Variant], acts: list[str]) ->
 def _draw_layers(fig: MplFigure, data: dict[str, Variant], acts: list[str], metric: str) -> None:
     if not acts:
         return
-    axes = np.atleast_1d(fig.subplots(1, len(acts), sharey=True))
+    axes = np.atleast_1d(fig.subplots(1, len(acts)))  # own y scales: ReLU NoBN can dwarf the rest
     for ax, a in zip(axes, acts, strict=True):
         names: list[str] = []
         for o in ORDERS:

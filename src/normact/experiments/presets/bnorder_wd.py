@@ -181,7 +181,7 @@ def _correlation(claim: str, points: list[_Point], x: str, y: str, sign: int, wh
     p_for, p_against = (p_greater, p_less) if sign > 0 else (p_less, p_greater)
     direction = "rho > 0" if sign > 0 else "rho < 0"
     evidence = f"Spearman's rho = {rho:.3f} between {what} over {xs.size} runs (the claim: {direction})"
-    needed = stats.n_for_correlation(rho) if not math.isnan(rho) and rho * sign > 0 else math.inf
+    needed = stats.n_for_correlation(rho * sign)  # the correlation in the claim's direction
     return decide(claim, p_for, p_against, evidence, needed, "runs")
 
 

@@ -128,7 +128,7 @@ def iid_control(runs: StudyRuns, variant: str, seed: int, layers: list[str]) -> 
     position. The ``step_signals`` probe does the measurement and the prediction.
     """
     a = runs.scale.analysis
-    cfg = with_overrides(runs.base, runs.preset.variant_overrides(variant, runs.scale.name)).model
+    cfg = with_overrides(runs.base, runs.preset.variants_of(runs.scale.name)[variant]).model
     torch.manual_seed(seed)
     model = build_model(cfg, int(a["num_classes"]), tuple(a["input_shape"])).eval()
     gen = torch.Generator().manual_seed(seed)
