@@ -13,11 +13,12 @@ import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Patch
+from matplotlib.ticker import ScalarFormatter
 
 from normact.experiments.verdict import ALPHA, STATUSES, Verdict
 
@@ -157,6 +158,12 @@ def render_markdown(report: Report) -> str:
         for fig in report.figures:
             parts.append(f"![{fig.caption}]({fig.name}.png)\n\n*{fig.caption}*")
     return "\n\n".join(p.strip() for p in parts if p.strip()) + "\n"
+
+
+def plain_log_ticks(axis: Any) -> None:
+    """Tick labels of a log-scaled matplotlib axis as plain numbers (0.5, 4, 20), not powers of ten."""
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(ScalarFormatter())
 
 
 def save_figure(figure: Figure, path: Path, dpi: int = 110) -> Path:

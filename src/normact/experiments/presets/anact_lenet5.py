@@ -20,11 +20,19 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
-from matplotlib.ticker import MaxNLocator, ScalarFormatter
+from matplotlib.ticker import MaxNLocator
 
 from normact.experiments import stats
 from normact.experiments.preset import load_preset, register_preset
-from normact.experiments.report import Figure, Report, Section, fmt, markdown_table, settings_table
+from normact.experiments.report import (
+    Figure,
+    Report,
+    Section,
+    fmt,
+    markdown_table,
+    plain_log_ticks,
+    settings_table,
+)
 from normact.experiments.results import StudyRuns
 from normact.experiments.verdict import Verdict, decide
 from normact.models import PAPER_INIT
@@ -363,7 +371,7 @@ def _draw_figure3(fig: MplFigure, data: dict[str, _Variant], threshold: float) -
     left.set(xlabel="epoch", ylabel="median validation accuracy (%)", title="validation accuracy")
     right.set(xlabel="epoch", ylabel="median Score (eq. 22)", title="Score", yscale="log")
     left.legend(fontsize=8, ncols=2)
-    _plain_log(right.yaxis)
+    plain_log_ticks(right.yaxis)
     for ax in (left, right):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -389,15 +397,9 @@ def _draw_score_vs_speed(fig: MplFigure, data: dict[str, _Variant], epochs: int,
                    label=style["label"], s=28)  # fmt: skip
     ax.set_yticks(range(1, epochs + 2), [*map(str, range(1, epochs + 1)), "never"], fontsize=7)
     ax.set(xlabel="mean Score of the run (eq. 22)", ylabel=f"first epoch at {pct}", xscale="log")
-    _plain_log(ax.xaxis)
+    plain_log_ticks(ax.xaxis)
     ax.legend(fontsize=7, ncols=3)
     ax.grid(alpha=0.3)
-
-
-def _plain_log(axis: Any) -> None:
-    """Tick labels of a log axis as plain numbers (0.5, 2) instead of powers of ten."""
-    axis.set_major_formatter(ScalarFormatter())
-    axis.set_minor_formatter(ScalarFormatter())
 
 
 PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))

@@ -25,11 +25,19 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
-from matplotlib.ticker import MaxNLocator, ScalarFormatter
+from matplotlib.ticker import MaxNLocator
 
 from normact.experiments import stats
 from normact.experiments.preset import load_preset, register_preset
-from normact.experiments.report import Figure, Report, Section, fmt, markdown_table, settings_table
+from normact.experiments.report import (
+    Figure,
+    Report,
+    Section,
+    fmt,
+    markdown_table,
+    plain_log_ticks,
+    settings_table,
+)
 from normact.experiments.results import StudyRuns
 from normact.experiments.verdict import Verdict, decide
 from normact.train import with_overrides
@@ -350,7 +358,7 @@ def _draw_curves(
         ax.set(xlabel="epoch", title=f"VGG19 {title}")
         if log:
             ax.set_yscale("log")
-            _plain_log(ax.yaxis)
+            plain_log_ticks(ax.yaxis)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
@@ -367,15 +375,9 @@ def _draw_score_vs_speed(fig: MplFigure, data: dict[str, _Variant]) -> None:
                    facecolors=style["color"] if v in NORMALIZED else "none", label=label, s=30)  # fmt: skip
     ax.set(xlabel="mean Score of the run (eq. 22)", ylabel="mean validation accuracy over the epochs (%)")
     ax.set_xscale("log")
-    _plain_log(ax.xaxis)
+    plain_log_ticks(ax.xaxis)
     ax.legend(fontsize=7, ncols=2)
     ax.grid(alpha=0.3)
-
-
-def _plain_log(axis: Any) -> None:
-    """Tick labels of a log axis as plain numbers (4, 20) instead of powers of ten."""
-    axis.set_major_formatter(ScalarFormatter())
-    axis.set_minor_formatter(ScalarFormatter())
 
 
 PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))

@@ -207,18 +207,7 @@ def _summary(runs: StudyRuns, data: dict[str, Variant]) -> str:
             + ", ".join(f"{k} seeds {s}" for k, s in diverged.items())
             + "."
         )
-    if runs.n_missing:
-        missing = "; ".join(
-            f"{label(v)}: " + ", ".join(f"seed {s} ({status})" for s, status in m)
-            for v, m in runs.missing.items()
-        )
-        parts.append(f"**{runs.n_missing} runs missing** and left out: {missing}.")
-    text = f"Training took {runs.compute_seconds / 60:.1f} min of compute (sum of epoch times)"
-    if runs.wall_seconds is not None:
-        text += (
-            f", {runs.wall_seconds / 60:.1f} min wall-clock from the first run's start to the last run's end"
-        )
-    parts.append(text + ".")
+    parts.append(runs.status_text(label))
     return " ".join(parts)
 
 

@@ -112,14 +112,7 @@ def _summary(runs: StudyRuns, points: list[_Point]) -> str:
         parts.append(
             "Diverged (ranked last in accuracy, left out of the other metrics): " + "; ".join(diverged) + "."
         )
-    if runs.n_missing:
-        parts.append(f"**{runs.n_missing} runs missing** and left out.")
-    text = f"Training took {runs.compute_seconds / 60:.1f} min of compute (sum of epoch times)"
-    if runs.wall_seconds is not None:
-        text += (
-            f", {runs.wall_seconds / 60:.1f} min wall-clock from the first run's start to the last run's end"
-        )
-    parts.append(text + ".")
+    parts.append(runs.status_text())
     return " ".join(parts)
 
 
