@@ -27,7 +27,7 @@ def test_bnorder_wd_grids():
         [k * 1e-4 for k in range(11)]
     )
     cpu = preset.sweep("cpu").configs()
-    assert len(cpu) == 22 and {c.train.seed for c in cpu} == {0, 1}
+    assert len(cpu) == 33 and {c.train.seed for c in cpu} == {0, 1, 2}
     assert sorted({c.optim.weight_decay_groups["norm.bias"] for c in cpu})[-1] > 1e-3  # rescaled
     for cfg in full + cpu:
         assert cfg.optim.weight_decay_groups["norm.weight"] == 0.0
