@@ -137,7 +137,10 @@ def test_analysis_on_a_synthetic_store(store, tmp_path):
     out = write_report(rep, tmp_path / "out")
     text = out.read_text()
     assert "**1 runs are missing**" in text and "SELU: seed 3 (failed)" in text
-    assert "**Diverged** (a non-finite training loss): dSELU 1." in text and "(dSELU: seeds [3])" in text
+    assert (
+        "**Diverged** (a non-finite training loss): dSELU 1." in text
+        and "without any stored signal: dSELU: seeds [3])" in text
+    )
     assert "| dSELU | 0.0170 | 1.3369 | 0.6409 | – | 0.9539 | 0.017 | 1.34 | 0.64 | – | 0.954 |" in text
     assert "| SELU | 0.010 | 0.010 |" in text  # ln(1.01) between the synthetic theory and measurement
     for name in ("figure4", "second_moment_depth", "stability_over_iterations"):

@@ -151,6 +151,7 @@ class _Variant:
         self.seeds, self.steps, self.q, self.g, self.theory = [], [], [], [], []
         self.diverged = 0
         self.lost: list[int] = []  # seeds of diverged runs without any stored signal
+        self.kept_diverged: list[bool] = []  # per run with signals: whether it diverged later
         for run in runs.runs[variant]:
             steps, q = step_signal(run.metrics, "step_second_moment/", self.layers)
             _, g = step_signal(run.metrics, "step_grad_norm/", self.layers)
@@ -160,6 +161,7 @@ class _Variant:
                 self.lost.append(run.seed)
                 continue
             self.seeds.append(run.seed)
+            self.kept_diverged.append(run.status == "diverged")
             self.steps.append(steps[keep])
             self.q.append(q[keep])
             self.g.append(g[keep])
@@ -176,8 +178,9 @@ class _Variant:
         return len(self.seeds)
 
     def measure(self, key: str) -> np.ndarray:
-        """The measure of every run; a diverged run without signals counts as ∞ (least stable)."""
-        return np.array([m[key] for m in self.measures] + [math.inf] * len(self.lost))
+        """The measure of every run; a diverged run counts as ∞ (the least stable)."""
+        kept = [math.inf if bad else m[key] for m, bad in zip(self.measures, self.kept_diverged, strict=True)]
+        return np.array(kept + [math.inf] * len(self.lost))
 
 
 def analyze(runs: StudyRuns) -> Report:
@@ -239,10 +242,10 @@ def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
         parts.append(
             "**Diverged** (a non-finite training loss): "
             + ", ".join(f"{k} {n}" for k, n in diverged.items())
-            + ". The runner keeps no metric of the epoch in which a run diverges, so a run that diverged "
-            f"in its only epoch has no stored signal ({lost or 'none here'}); it counts as ∞, the least "
-            "stable, in every measure and test (the rank tests handle ∞ exactly), and is left out of the "
-            "figures."
+            + ". A diverged run counts as ∞, the least stable, in every measure and test (the rank tests "
+            "handle ∞ exactly); the figures show its signals up to the epoch before the divergence (the "
+            "runner keeps no metric of the epoch in which a run diverges; runs without any stored signal: "
+            f"{lost or 'none'})."
         )
     if runs.n_missing:
         missing = "; ".join(
@@ -273,11 +276,11 @@ def _range(values: np.ndarray, digits: int = 3) -> str:
 def _table_stability(data: dict[str, _Variant]) -> str:
     keys = ("fwd_dev", "fwd_spread", "fwd_drift", "bwd_spread", "bwd_drift")
     rows = [
-        [_label(v), fmt(d.constants["gamma"], 3), *(_range(d.measure(k)) for k in keys), d.n, len(d.lost)]
+        [_label(v), fmt(d.constants["gamma"], 3), *(_range(d.measure(k)) for k in keys), d.n, d.diverged]
         for v, d in data.items()
     ]
     header = ["activation", "gamma_{q=1}", "forward deviation", "forward spread", "forward drift",
-              "backward spread", "backward drift", "runs with signals", "diverged, no signal"]  # fmt: skip
+              "backward spread", "backward drift", "runs with signals", "diverged (counted as ∞)"]  # fmt: skip
     return (
         "Median [min, max] over seeds of each run's measure (definitions in the summary above; lower "
         "is more stable). gamma_{q=1} from our solver.\n\n" + markdown_table(header, rows)
