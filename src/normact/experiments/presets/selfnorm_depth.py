@@ -280,7 +280,7 @@ def _table_stability(data: dict[str, _Variant]) -> str:
         for v, d in data.items()
     ]
     header = ["activation", "gamma_{q=1}", "forward deviation", "forward spread", "forward drift",
-              "backward spread", "backward drift", "runs with signals", "diverged (counted as ∞)"]  # fmt: skip
+              "backward spread", "backward drift", "runs with signals", "diverged (as ∞)"]  # fmt: skip
     return (
         "Median [min, max] over seeds of each run's measure (definitions in the summary above; lower "
         "is more stable). gamma_{q=1} from our solver.\n\n" + markdown_table(header, rows)
