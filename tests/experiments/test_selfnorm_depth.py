@@ -91,6 +91,9 @@ def store(tmp_path, preset):
         if cfg.variant == "selu" and cfg.train.seed == 3:
             db.finish_run(run_id, "failed", error="boom")
             continue
+        if cfg.variant == "dselu" and cfg.train.seed == 3:  # diverged in its only epoch: no signal stored
+            db.finish_run(run_id, "diverged", diverged_epoch=1)
+            continue
         if layers is None:
             layers = conv_layers(collect_runs(preset, "s", db), "selu")
         q, g = _values(cfg.variant, cfg.train.seed, len(layers), steps)
@@ -114,6 +117,7 @@ def test_analysis_on_a_synthetic_store(store, tmp_path):
     assert len(verdicts) == 7
     fwd = verdicts["sSELU normalizes the second moment in the forward pass better than dSELU"]
     assert fwd.status == "supports" and "p = 0.0143 for the claim" in fwd.evidence  # 1 / C(8, 4)
+    assert fwd.evidence.count("∞") == 1  # dSELU's diverged run counts as the least stable
     back = verdicts["lSELU has a flatter distribution of the gradient norm across depth than SELU"]
     assert back.status == "supports" and "p = 0.0286" in back.evidence  # 4 against 3 runs: 1 / C(7, 3)
     # the gamma claim, recomputed from the generating values with scipy
@@ -126,13 +130,17 @@ def test_analysis_on_a_synthetic_store(store, tmp_path):
         for seed in range(3 if v == "selu" else 4):
             q, _g = _values(v, seed, 7, [1, 6, 11])
             x.append(gammas[v])
-            y.append(np.mean(np.abs(np.log(q))))
+            y.append(np.inf if (v, seed) == ("dselu", 3) else np.mean(np.abs(np.log(q))))
     rho = sps.spearmanr(x, y).statistic
     gamma = verdicts["A lower gamma_{q=1} gives stronger self-normalization of the second moment"]
     assert f"rho = {rho:.3f}" in gamma.evidence and "over 15 runs" in gamma.evidence
     out = write_report(rep, tmp_path / "out")
     text = out.read_text()
     assert "**1 runs are missing**" in text and "SELU: seed 3 (failed)" in text
+    assert (
+        "**Diverged** (a non-finite training loss): dSELU 1." in text
+        and "without any stored signal: dSELU: seeds [3])" in text
+    )
     assert "| dSELU | 0.0170 | 1.3369 | 0.6409 | – | 0.9539 | 0.017 | 1.34 | 0.64 | – | 0.954 |" in text
     assert "| SELU | 0.010 | 0.010 |" in text  # ln(1.01) between the synthetic theory and measurement
     for name in ("figure4", "second_moment_depth", "stability_over_iterations"):

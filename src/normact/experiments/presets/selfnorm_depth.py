@@ -20,6 +20,7 @@ Stability, as measured here (per run, over the L convolutions and the T recorded
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -149,14 +150,18 @@ class _Variant:
         self.layers = conv_layers(runs, variant)
         self.seeds, self.steps, self.q, self.g, self.theory = [], [], [], [], []
         self.diverged = 0
+        self.lost: list[int] = []  # seeds of diverged runs without any stored signal
+        self.kept_diverged: list[bool] = []  # per run with signals: whether it diverged later
         for run in runs.runs[variant]:
             steps, q = step_signal(run.metrics, "step_second_moment/", self.layers)
             _, g = step_signal(run.metrics, "step_grad_norm/", self.layers)
             self.diverged += run.status == "diverged"
             keep = np.isfinite(np.log(q)).all(axis=1) & np.isfinite(np.log(g)).all(axis=1)
             if not keep.any():
+                self.lost.append(run.seed)
                 continue
             self.seeds.append(run.seed)
+            self.kept_diverged.append(run.status == "diverged")
             self.steps.append(steps[keep])
             self.q.append(q[keep])
             self.g.append(g[keep])
@@ -164,20 +169,23 @@ class _Variant:
             self.theory.append(np.array([np.nanmax(p) if p is not None else np.nan for p in pred]))
         self.measures = [stability(q, g) for q, g in zip(self.q, self.g, strict=True)]
         self.constants = activation_constants(runs, variant)
-        self.control = iid_control(runs, variant, self.seeds[0], self.layers) if self.seeds else None
+        first = runs.runs[variant][0].seed
+        self.control = iid_control(runs, variant, first, self.layers)
 
     @property
     def n(self) -> int:
+        """Runs with signals."""
         return len(self.seeds)
 
     def measure(self, key: str) -> np.ndarray:
-        return np.array([m[key] for m in self.measures])
+        """The measure of every run; a diverged run counts as ∞ (the least stable)."""
+        kept = [math.inf if bad else m[key] for m, bad in zip(self.measures, self.kept_diverged, strict=True)]
+        return np.array(kept + [math.inf] * len(self.lost))
 
 
 def analyze(runs: StudyRuns) -> Report:
     """Table 5 beside ours, the stability table, Figure 4, the theory-vs-measurement figure, verdicts."""
     data = {v: _Variant(runs, v) for v in runs.variants if runs.runs[v]}
-    data = {v: d for v, d in data.items() if d.n}
     if not data:
         raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
     report = Report(
@@ -205,8 +213,8 @@ def analyze(runs: StudyRuns) -> Report:
         Figure(
             "second_moment_depth",
             "E[h_l^2] at initialisation through the 56-layer CNN: mean-field prediction (line) and "
-            "measurement (markers), seed 0 of each activation, on the first training batch (left) and on "
-            "i.i.d. random-sign inputs (right)",
+            "measurement (markers), on the first training batch of the first run with signals (left) and "
+            "on i.i.d. random-sign inputs through the first run's initial network (right)",
             lambda fig: _draw_theory(fig, data),
             (11, 4.5),
         ),
@@ -222,7 +230,7 @@ def analyze(runs: StudyRuns) -> Report:
 
 
 def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
-    steps = sorted({int(s[-1]) for d in data.values() for s in d.steps})
+    steps = sorted({int(s[-1]) for d in data.values() for s in d.steps}) or [0]
     parts = [
         f"{runs.n_runs} complete runs ({len(data)} activations, seeds {runs.seeds[0]}-{runs.seeds[-1]}); "
         f"signals recorded at iterations 1 to {steps[-1]} of {len(data[next(iter(data))].layers)} "
@@ -230,8 +238,15 @@ def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
     ]
     diverged = {_label(v): d.diverged for v, d in data.items() if d.diverged}
     if diverged:
-        parts.append("Diverged (signals kept up to the last finite iteration): "
-                     + ", ".join(f"{k} {n}" for k, n in diverged.items()) + ".")  # fmt: skip
+        lost = "; ".join(f"{_label(v)}: seeds {d.lost}" for v, d in data.items() if d.lost)
+        parts.append(
+            "**Diverged** (a non-finite training loss): "
+            + ", ".join(f"{k} {n}" for k, n in diverged.items())
+            + ". A diverged run counts as ∞, the least stable, in every measure and test (the rank tests "
+            "handle ∞ exactly); the figures show its signals up to the epoch before the divergence (the "
+            "runner keeps no metric of the epoch in which a run diverges; runs without any stored signal: "
+            f"{lost or 'none'})."
+        )
     if runs.n_missing:
         missing = "; ".join(
             f"{_label(v)}: " + ", ".join(f"seed {s} ({status})" for s, status in m)
@@ -261,11 +276,11 @@ def _range(values: np.ndarray, digits: int = 3) -> str:
 def _table_stability(data: dict[str, _Variant]) -> str:
     keys = ("fwd_dev", "fwd_spread", "fwd_drift", "bwd_spread", "bwd_drift")
     rows = [
-        [_label(v), fmt(d.constants["gamma"], 3), *(_range(d.measure(k)) for k in keys), d.n]
+        [_label(v), fmt(d.constants["gamma"], 3), *(_range(d.measure(k)) for k in keys), d.n, d.diverged]
         for v, d in data.items()
     ]
     header = ["activation", "gamma_{q=1}", "forward deviation", "forward spread", "forward drift",
-              "backward spread", "backward drift", "runs"]  # fmt: skip
+              "backward spread", "backward drift", "runs with signals", "diverged (as ∞)"]  # fmt: skip
     return (
         "Median [min, max] over seeds of each run's measure (definitions in the summary above; lower "
         "is more stable). gamma_{q=1} from our solver.\n\n" + markdown_table(header, rows)
@@ -275,6 +290,8 @@ def _table_stability(data: dict[str, _Variant]) -> str:
 def _table_theory(data: dict[str, _Variant]) -> str:
     rows = []
     for v, d in data.items():
+        if not d.n:
+            continue
         ratios = np.concatenate([q[0] / t for q, t in zip(d.q, d.theory, strict=True)])
         ratios = np.abs(np.log(ratios[np.isfinite(ratios)]))
         if not ratios.size:
@@ -296,9 +313,9 @@ def _table_theory(data: dict[str, _Variant]) -> str:
         "Mean-field prediction of E[h_l^2] (normact.probes.predict_second_moments: each run's initial "
         "weights, the input's second moment per position, zero padding followed exactly) against the "
         "measurement, over every convolution: on the first training batch at iteration 1 (every seed), "
-        "and, as a control, on a batch of 64 i.i.d. random-sign inputs through seed 0's initial network "
-        "(the inputs mean-field theory assumes). Mean-field theory is exact for infinitely wide layers; "
-        "with 16 to 64 filters a single network deviates from it, and a batch of images adds the "
+        "and, as a control, on a batch of 64 i.i.d. random-sign inputs through the first run's initial "
+        "network (the inputs mean-field theory assumes). Mean-field theory is exact for infinitely wide "
+        "layers; with 16 to 64 filters a single network deviates from it, and a batch of images adds the "
         "correlation between neighbouring pixels, which the theory ignores. The second moment falls in "
         "the last stages because zero padding on 14x14 and 7x7 maps feeds the border outputs fewer "
         "inputs; the theory follows that fall.\n\n"
@@ -356,7 +373,7 @@ def _verdicts(data: dict[str, _Variant]) -> list[Verdict]:
                     needed,
                 )
             )
-    gamma = np.concatenate([np.full(d.n, d.constants["gamma"]) for d in data.values()])
+    gamma = np.concatenate([np.full(len(d.measure("fwd_dev")), d.constants["gamma"]) for d in data.values()])
     dev = np.concatenate([d.measure("fwd_dev") for d in data.values()])
     if len(data) >= 2 and gamma.size >= 3:
         rho, p_greater, p_less = stats.spearman(gamma, dev)
@@ -374,7 +391,7 @@ def _verdicts(data: dict[str, _Variant]) -> list[Verdict]:
 
 
 def _list(values: np.ndarray) -> str:
-    return "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
+    return "[" + ", ".join("∞" if math.isinf(v) else f"{v:.3f}" for v in values) + "]"
 
 
 # -- figures --------------------------------------------------------------------------------------
@@ -389,6 +406,7 @@ def _band(ax: Any, values: list[np.ndarray], color: str) -> None:
 
 
 def _draw_figure4(fig: MplFigure, data: dict[str, _Variant]) -> None:
+    data = {v: d for v, d in data.items() if d.n}
     axes = fig.subplots(2, len(data), sharex=True, sharey="row", squeeze=False)
     for col, (v, d) in enumerate(data.items()):
         top, bottom = axes[0, col], axes[1, col]
@@ -409,8 +427,9 @@ def _draw_theory(fig: MplFigure, data: dict[str, _Variant]) -> None:
     for v, d in data.items():
         depth = np.arange(1, len(d.layers) + 1)
         color = COLORS.get(v, "black")
-        left.plot(depth, d.theory[0], "-", color=color, linewidth=1.4, label=f"{_label(v)} theory")
-        left.plot(depth, d.q[0][0], "o", color=color, markersize=3, label=f"{_label(v)} measured")
+        if d.n:
+            left.plot(depth, d.theory[0], "-", color=color, linewidth=1.4, label=f"{_label(v)} theory")
+            left.plot(depth, d.q[0][0], "o", color=color, markersize=3, label=f"{_label(v)} measured")
         predicted, measured = d.control
         right.plot(depth, predicted, "-", color=color, linewidth=1.4)
         right.plot(depth, measured, "o", color=color, markersize=3)
@@ -425,6 +444,8 @@ def _draw_theory(fig: MplFigure, data: dict[str, _Variant]) -> None:
 def _draw_over_iterations(fig: MplFigure, data: dict[str, _Variant]) -> None:
     left, right = fig.subplots(1, 2)
     for v, d in data.items():
+        if not d.n:
+            continue
         n = min(len(s) for s in d.steps)
         steps = d.steps[0][:n]
         dev = np.median([np.mean(np.abs(np.log(q[:n])), axis=1) for q in d.q], axis=0)

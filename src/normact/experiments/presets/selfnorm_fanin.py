@@ -128,23 +128,26 @@ def _table(runs: StudyRuns, data: dict[str, _Width]) -> str:
     for v, d in data.items():
         last = d.last()
         first = np.array([np.nanmedian(run[0]) for run in d.values])
+        init = _init_reference(runs, v)
         rows.append(
             [
                 v,
                 f"{d.k:g}",
-                fmt(_init_reference(runs, v), 4),
+                fmt(init, 4),
                 fmt(float(np.nanmedian(first)), 4),
                 f"{fmt(float(np.nanmedian(last)), 4)} [{fmt(np.nanmin(last), 4)}, {fmt(np.nanmax(last), 4)}]",
+                fmt(float(np.nanmedian(last)) / init, 2),
                 fmt(float(np.nanmax(d.values)), 4),
                 len(d.seeds),
             ]
         )
     header = ["width", "k", "expected at init", "after epoch 1", "after the last epoch, median [range]",
-              "largest (any layer, epoch, run)", "runs"]  # fmt: skip
+              "last / expected at init", "largest (any layer, epoch, run)", "runs"]  # fmt: skip
     return (
         "Median over layers of mu * N_{l-1}, then median over runs (range over runs in brackets). "
         "'Expected at init': sqrt(2/pi)/sqrt(c_out), the expectation of |mean W| * N for W ~ N(0, 1/N), "
-        "median over the layers. Values below 1 mean the layer still normalizes the mean "
+        "median over the layers; 'last / expected at init' says how far training moved the weights' means "
+        "relative to where they started. Values below 1 mean the layer still normalizes the mean "
         "(Proposition 3.2).\n\n" + markdown_table(header, rows)
     )
 
