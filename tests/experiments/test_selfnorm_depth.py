@@ -136,7 +136,7 @@ def test_analysis_on_a_synthetic_store(store, tmp_path):
     assert f"rho = {rho:.3f}" in gamma.evidence and "over 15 runs" in gamma.evidence
     out = write_report(rep, tmp_path / "out")
     text = out.read_text()
-    assert "**1 runs are missing**" in text and "SELU: seed 3 (failed)" in text
+    assert "**1 run is missing**" in text and "SELU: seed 3 (failed)" in text
     assert (
         "**Diverged** (a non-finite training loss): dSELU 1." in text
         and "without any stored signal: dSELU: seeds [3])" in text

@@ -175,13 +175,7 @@ def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
     if diverged:
         parts.append("Diverged (counted with their last finite accuracy, 0 if none): "
                      + ", ".join(f"{k} {n}" for k, n in diverged.items()) + ".")  # fmt: skip
-    if runs.n_missing:
-        missing = "; ".join(
-            f"{label(v)}: " + ", ".join(f"seed {s} ({status})" for s, status in m)
-            for v, m in runs.missing.items()
-        )
-        parts.append(f"**{runs.n_missing} runs are missing** and left out: {missing}.")
-    parts.append(f"Training took {runs.compute_seconds / 60:.1f} min of compute (sum of epoch times).")
+    parts.append(runs.status_text(label))
     return " ".join(parts)
 
 

@@ -247,13 +247,7 @@ def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
             "runner keeps no metric of the epoch in which a run diverges; runs without any stored signal: "
             f"{lost or 'none'})."
         )
-    if runs.n_missing:
-        missing = "; ".join(
-            f"{_label(v)}: " + ", ".join(f"seed {s} ({status})" for s, status in m)
-            for v, m in runs.missing.items()
-        )
-        parts.append(f"**{runs.n_missing} runs are missing** and left out: {missing}.")
-    parts.append(f"Training took {runs.compute_seconds / 60:.1f} min of compute (sum of epoch times).")
+    parts.append(runs.status_text(_label))
     parts.append(
         "**Stability, as measured here** (per run, q_l(t) = E[h_l^2] and g_l(t) = ||dL/dW_l||_F of "
         "convolution l at recorded iteration t): the *forward deviation* mean_{t,l} |ln q_l(t)| is the "

@@ -106,9 +106,7 @@ def _summary(runs: StudyRuns, data: dict[str, _Width]) -> str:
     diverged = {v: d.diverged for v, d in data.items() if d.diverged}
     if diverged:
         parts.append("Diverged: " + ", ".join(f"{k} {n}" for k, n in diverged.items()) + ".")
-    if runs.n_missing:
-        parts.append(f"**{runs.n_missing} runs are missing** and left out.")
-    parts.append(f"Training took {runs.compute_seconds / 60:.1f} min of compute (sum of epoch times).")
+    parts.append(runs.status_text())
     return " ".join(parts)
 
 
