@@ -3,7 +3,7 @@ import pytest
 import scipy.stats
 import torch
 
-from normact.probes.stats import RunningMoments, Series, skewness_from_moments, to_host
+from normact.probes.stats import RunningMoments, Series, skewness_from_moments, sum_of_squares, to_host
 
 from .batches import SIZES, split
 
@@ -90,3 +90,20 @@ def test_to_host_rebuilds_nested_values() -> None:
     np.testing.assert_array_equal(host["a"]["x"], np.arange(6.0).reshape(2, 3))
     assert host["a"]["n"] == 4 and host["a"]["y"].shape == () and float(host["a"]["y"]) == 2.5
     np.testing.assert_array_equal(host["b"]["c"], [1.0, 0.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda g: torch.randn(64, 32, 32, 32, generator=g) * 3 + 1,  # chunked dot products, with a tail
+        lambda g: torch.randn(5, 2048 * 17 + 3, generator=g, dtype=torch.float64),  # float64, chunked
+        lambda g: torch.randn(64, 32, 32, 32, generator=g).transpose(1, 3),  # strided: the plain path
+        lambda g: torch.randn(3, 5, 7, generator=g).half(),  # small and half precision
+    ],
+)
+def test_sum_of_squares_matches_a_float64_sum(make) -> None:
+    x = make(torch.Generator().manual_seed(0))
+    expected = float(np.sum(x.double().numpy() ** 2))
+    got = sum_of_squares(x)
+    assert got.dim() == 0 and got.dtype in (torch.float32, torch.float64)
+    assert float(got) == pytest.approx(expected, rel=1e-7)

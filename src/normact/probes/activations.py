@@ -17,7 +17,14 @@ from torch import Tensor, nn
 
 from normact.probes.base import LayerProbe, Result, accumulate
 from normact.probes.select import Where
-from normact.probes.stats import RunningMoments, Series, reduce_dims, summarize_moments, widen
+from normact.probes.stats import (
+    RunningMoments,
+    Series,
+    reduce_dims,
+    sum_of_squares,
+    summarize_moments,
+    widen,
+)
 
 __all__ = ["ChannelSkewness", "NonZeroRatio", "Saturation", "SecondMoment", "Sparsity", "asymptote_of"]
 
@@ -30,8 +37,8 @@ class SecondMoment(LayerProbe):
     pre-activations; for the outputs of the weight layers use ``where=nn.Linear, tap="output"``.
 
     Result per layer: ``value`` (E[h^2] over every call), ``series`` (E[h^2] of each call), ``count``
-    (elements seen), ``calls``. Each call's sum of h^2 stays on the device in the tensor's precision
-    (at least float32, pairwise summation); the totals are formed in float64 when read.
+    (elements seen), ``calls``. Each call's sum of h^2 (:func:`~normact.probes.stats.sum_of_squares`,
+    ~1e-8 relative) stays on the device; the totals are formed in float64 when read.
     """
 
     metric = "second_moment"
@@ -40,7 +47,7 @@ class SecondMoment(LayerProbe):
         super().__init__(where, tap, name)
 
     def _observe(self, name: str, module: nn.Module, state: dict[str, Any], x: Tensor) -> None:
-        state.setdefault("sums", Series()).append(widen(x).square().sum())
+        state.setdefault("sums", Series()).append(sum_of_squares(x))
         state.setdefault("counts", []).append(x.numel())
 
     def _summarize(self, name: str, host: dict[str, Any]) -> Result:
