@@ -73,6 +73,11 @@ class Report:
     sections: list[Section] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
 
+    @classmethod
+    def for_runs(cls, runs: StudyRuns, summary: str) -> Report:
+        """An empty report on ``runs``' preset and scale, with ``summary``."""
+        return cls(runs.preset.name, runs.scale.name, runs.preset.title, runs.preset.paper, summary)
+
 
 def fmt(x: float, digits: int = 2, scale: float = 1.0) -> str:
     """A number for a table: fixed ``digits``, ``inf`` as ∞, NaN as a dash."""

@@ -61,6 +61,13 @@ class StudyRuns:
     def n_missing(self) -> int:
         return sum(len(m) for m in self.missing.values())
 
+    def complete_variants(self) -> list[str]:
+        """The variants with at least one complete run; none at all is an error naming the study."""
+        present = [v for v, runs in self.runs.items() if runs]
+        if not present:
+            raise ValueError(f"no complete run of {self.preset.name} at scale {self.scale.name} in the store")
+        return present
+
     def status_text(self, label: Callable[[str], str] = str) -> str:
         """The report's sentences on missing runs (``label`` names a variant) and on the time taken."""
         parts = []

@@ -143,17 +143,9 @@ def analyze(runs: StudyRuns) -> Report:
     threshold, columns = float(settings["threshold"]), [int(c) for c in settings["columns"]]
     if max(columns) > runs.epochs:
         raise ValueError(f"analysis column {max(columns)} is past the last epoch ({runs.epochs})")
-    data = {v: _Variant(runs, v, threshold) for v in runs.variants if runs.runs[v]}
-    if not data:
-        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
+    data = {v: _Variant(runs, v, threshold) for v in runs.complete_variants()}
     pct = f"{threshold * 100:g} %"
-    report = Report(
-        preset=runs.preset.name,
-        scale=runs.scale.name,
-        title=runs.preset.title,
-        paper=runs.preset.paper,
-        summary=_summary(runs, data),
-    )
+    report = Report.for_runs(runs, _summary(runs, data))
     report.verdicts = _verdicts(data, threshold, columns, runs.epochs)
     report.sections = [
         Section(f"Table 1, ours ({runs.scale.name} scale, threshold {pct})", _table_ours(data, pct, columns)),

@@ -87,16 +87,14 @@ def analyze(runs: StudyRuns) -> Report:
     table = int(runs.scale.analysis.get("paper_table", 4))
     if table not in (4, 5):
         raise ValueError(f"analysis.paper_table must be 4 or 5, got {table}")
-    acc = {v: runs.series(v, "test_acc") for v in runs.variants if runs.runs[v]}
-    if not acc:
-        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
+    acc = {v: runs.series(v, "test_acc") for v in runs.complete_variants()}
     best = {v: _per_run(a, np.max, 0.0) for v, a in acc.items()}  # no accuracy at all ranks lowest
     score = {v: _per_run(runs.series(v, "score"), np.mean) for v in acc}
     summary = (
         f"{runs.n_runs} complete runs ({len(acc)} activations; seeds {runs.seeds[0]}-{runs.seeds[-1]}), "
         f"{runs.epochs} epochs each. {runs.status_text()}"
     )
-    report = Report(runs.preset.name, runs.scale.name, runs.preset.title, runs.preset.paper, summary)
+    report = Report.for_runs(runs, summary)
     report.verdicts = _verdicts(best, table)
     rows = []
     for v, a in acc.items():

@@ -62,9 +62,7 @@ def _last(rows: np.ndarray) -> np.ndarray:
 
 def analyze(runs: StudyRuns) -> Report:
     """Tables 6-7 in the paper's layout, BLEU per epoch and the verdicts from the runs of one scale."""
-    bleu = {v: runs.series(v, "bleu") for v in runs.variants if runs.runs[v]}
-    if not bleu:
-        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
+    bleu = {v: runs.series(v, "bleu") for v in runs.complete_variants()}
     last = {v: _last(b) for v, b in bleu.items()}
     diverged = sum(r.status == "diverged" for rs in runs.runs.values() for r in rs)
     summary = (
@@ -72,7 +70,7 @@ def analyze(runs: StudyRuns) -> Report:
         f"{runs.epochs} epochs each; {diverged} diverged (BLEU 0 after divergence). "
         f"{runs.status_text()}"
     )
-    report = Report(runs.preset.name, runs.scale.name, runs.preset.title, runs.preset.paper, summary)
+    report = Report.for_runs(runs, summary)
     report.verdicts = _verdicts(last)
     report.sections = [
         *(Section(f"Table {t}, ours and the paper's", _table(t, last)) for t in ROWS),

@@ -155,16 +155,8 @@ class _Variant:
 
 def analyze(runs: StudyRuns) -> Report:
     """Tables 2-3, Figure 5 and the verdicts from the runs of one scale."""
-    data = {v: _Variant(runs, v) for v in runs.variants if runs.runs[v]}
-    if not data:
-        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
-    report = Report(
-        preset=runs.preset.name,
-        scale=runs.scale.name,
-        title=runs.preset.title,
-        paper=runs.preset.paper,
-        summary=_summary(runs, data),
-    )
+    data = {v: _Variant(runs, v) for v in runs.complete_variants()}
+    report = Report.for_runs(runs, _summary(runs, data))
     report.verdicts = _verdicts(data)
     report.sections = [
         Section(

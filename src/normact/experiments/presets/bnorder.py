@@ -143,16 +143,8 @@ class Variant:
 
 def analyze(runs: StudyRuns) -> Report:
     """Accuracy and metric tables, per-layer figures and the verdicts from the runs of one scale."""
-    data = {v: Variant(runs, v) for v in runs.variants if runs.runs[v]}
-    if not data:
-        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
-    report = Report(
-        preset=runs.preset.name,
-        scale=runs.scale.name,
-        title=runs.preset.title,
-        paper=runs.preset.paper,
-        summary=_summary(runs, data),
-    )
+    data = {v: Variant(runs, v) for v in runs.complete_variants()}
+    report = Report.for_runs(runs, _summary(runs, data))
     report.verdicts = _verdicts(data)
     report.sections = [
         Section(f"Test accuracy, ours ({runs.scale.name} scale)", _table_accuracy(data)),

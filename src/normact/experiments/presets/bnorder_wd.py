@@ -62,16 +62,8 @@ class _Point:
 
 def analyze(runs: StudyRuns) -> Report:
     """The sweep's table, figures and verdicts from the runs of one scale."""
-    points = sorted((_Point(runs, v) for v in runs.variants if runs.runs[v]), key=lambda p: p.decay)
-    if not points:
-        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
-    report = Report(
-        preset=runs.preset.name,
-        scale=runs.scale.name,
-        title=runs.preset.title,
-        paper=runs.preset.paper,
-        summary=_summary(runs, points),
-    )
+    points = sorted((_Point(runs, v) for v in runs.complete_variants()), key=lambda p: p.decay)
+    report = Report.for_runs(runs, _summary(runs, points))
     report.verdicts = _verdicts(points)
     report.sections = [
         Section(f"Per decay on beta, ours ({runs.scale.name} scale)", _table(points)),

@@ -263,17 +263,9 @@ def _init_coherence(runs: StudyRuns, variant: str) -> dict[int, dict[str, float]
 
 def analyze(runs: StudyRuns) -> Report:
     """Tables 1-2, Figures 2-3 and the verdicts from the runs of one scale."""
-    present = [v for v in runs.variants if runs.runs[v]]
-    if not present:
-        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
+    present = [v for v in runs.complete_variants()]
     data = {v: _Variant(runs, v, _init_coherence(runs, v)) for v in present}
-    report = Report(
-        preset=runs.preset.name,
-        scale=runs.scale.name,
-        title=runs.preset.title,
-        paper=runs.preset.paper,
-        summary=_summary(runs, data),
-    )
+    report = Report.for_runs(runs, _summary(runs, data))
     report.verdicts = _verdicts(data)
     report.sections = [
         Section(f"Table 2, ours ({runs.scale.name} scale)", _table_error(data)),

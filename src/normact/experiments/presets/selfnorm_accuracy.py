@@ -127,17 +127,9 @@ def _last(row: np.ndarray) -> float:
 
 def analyze(runs: StudyRuns) -> Report:
     """Our Table 1 / Table 6, the paper's, accuracy curves and the verdicts."""
-    data = {v: _Variant(runs, v) for v in runs.variants if runs.runs[v]}
-    if not data:
-        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
+    data = {v: _Variant(runs, v) for v in runs.complete_variants()}
     datasets: dict[str, str] = runs.scale.analysis.get("datasets", {})
-    report = Report(
-        preset=runs.preset.name,
-        scale=runs.scale.name,
-        title=runs.preset.title,
-        paper=runs.preset.paper,
-        summary=_summary(runs, data),
-    )
+    report = Report.for_runs(runs, _summary(runs, data))
     report.verdicts = _verdicts(data)
     report.sections = [
         Section(f"Test accuracy, ours ({runs.scale.name} scale)", _table_ours(data, datasets)),

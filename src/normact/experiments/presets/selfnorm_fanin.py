@@ -65,16 +65,8 @@ class _Width:
 def analyze(runs: StudyRuns) -> Report:
     """Figure 7, a per-width table and the verdict on the fan-in claim."""
     widths = runs.scale.analysis["widths"]
-    data = {v: _Width(runs, v, float(widths[v])) for v in runs.variants if runs.runs[v]}
-    if not data:
-        raise ValueError(f"no complete run of {runs.preset.name} at scale {runs.scale.name} in the store")
-    report = Report(
-        preset=runs.preset.name,
-        scale=runs.scale.name,
-        title=runs.preset.title,
-        paper=runs.preset.paper,
-        summary=_summary(runs, data),
-    )
+    data = {v: _Width(runs, v, float(widths[v])) for v in runs.complete_variants()}
+    report = Report.for_runs(runs, _summary(runs, data))
     report.verdicts = [_verdict(data)]
     report.sections = [
         Section("mu * N_{l-1} per width", _table(runs, data)),
