@@ -34,3 +34,12 @@ def test_status_text_lists_missing_runs_and_the_time_taken() -> None:
     assert two.status_text().endswith(
         ", 1.0 min wall-clock from the first run's start to the last run's end."
     )
+
+
+def test_count_text_counts_complete_runs_per_variant() -> None:
+    runs = _empty({})
+    runs.runs["relu"] = ["run0", "run1"]  # only the number of complete runs is read
+    runs.runs["tanh"] = ["run0"]
+    assert runs.count_text("activations") == (
+        "3 complete runs (2 activations, 1-2 runs each; seeds 0-1), 12 epochs each."
+    )

@@ -68,6 +68,15 @@ class StudyRuns:
             raise ValueError(f"no complete run of {self.preset.name} at scale {self.scale.name} in the store")
         return present
 
+    def count_text(self, noun: str = "variants") -> str:
+        """The report's first sentence: complete runs, per ``noun`` (variant), seeds and epochs."""
+        sizes = sorted({len(self.runs[v]) for v in self.complete_variants()})
+        each = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+        return (
+            f"{self.n_runs} complete runs ({len(self.complete_variants())} {noun}, {each} runs each; "
+            f"seeds {self.seeds[0]}-{self.seeds[-1]}), {self.epochs} epochs each."
+        )
+
     def status_text(self, label: Callable[[str], str] = str) -> str:
         """The report's sentences on missing runs (``label`` names a variant) and on the time taken."""
         parts = []

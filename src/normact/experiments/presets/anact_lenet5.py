@@ -185,10 +185,7 @@ def _runs_text(data: dict[str, _Variant]) -> str:
 
 
 def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
-    parts = [
-        f"{runs.n_runs} complete runs ({len(data)} activations, {_runs_text(data)} each; seeds "
-        f"{runs.seeds[0]}-{runs.seeds[-1]}), {runs.epochs} epochs each."
-    ]
+    parts = [runs.count_text("activations")]
     diverged = {_label(v): d.diverged for v, d in data.items() if d.diverged}
     if diverged:
         parts.append("Diverged (counted as never reaching the threshold after divergence): "

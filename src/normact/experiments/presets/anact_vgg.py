@@ -188,12 +188,7 @@ def analyze(runs: StudyRuns) -> Report:
 
 
 def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
-    ns = sorted({d.n for d in data.values()})
-    each = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
-    parts = [
-        f"{runs.n_runs} complete runs ({len(data)} activations, {each} runs each; seeds "
-        f"{runs.seeds[0]}-{runs.seeds[-1]}), {runs.epochs} epochs each."
-    ]
+    parts = [runs.count_text("activations")]
     diverged = {_label(v) + ("" if d.bn else " (no BN)"): d.diverged for v, d in data.items() if d.diverged}
     if diverged:
         parts.append("Diverged (their best accuracy is the best before divergence; a run without any counts "

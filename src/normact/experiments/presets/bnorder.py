@@ -185,12 +185,9 @@ def analyze(runs: StudyRuns) -> Report:
 
 
 def _summary(runs: StudyRuns, data: dict[str, Variant]) -> str:
-    ns = sorted({d.n for d in data.values()})
-    each = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
     parts = [
-        f"{runs.n_runs} complete runs ({len(data)} variants, {each} runs each; seeds "
-        f"{runs.seeds[0]}-{runs.seeds[-1]}), {runs.epochs} epochs each. Every number is measured after the "
-        "last epoch; a run's saturation, skewness and sparsity are means over its layers."
+        runs.count_text("variants") + " Every number is measured after the last epoch; a run's saturation, "
+        "skewness and sparsity are means over its layers."
     ]
     diverged = {label(v): d.diverged for v, d in data.items() if d.diverged}
     if diverged:

@@ -293,16 +293,8 @@ def analyze(runs: StudyRuns) -> Report:
     return report
 
 
-def _runs_text(data: dict[str, _Variant]) -> str:
-    ns = sorted({d.n for d in data.values()})
-    return f"{ns[0]} runs" if len(ns) == 1 else f"{ns[0]}-{ns[-1]} runs"
-
-
 def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
-    parts = [
-        f"{runs.n_runs} complete runs ({len(data)} variants, {_runs_text(data)} each; seeds "
-        f"{runs.seeds[0]}-{runs.seeds[-1]}), {runs.epochs} epochs each."
-    ]
+    parts = [runs.count_text("variants")]
     diverged = {_label(v): d.diverged for v, d in data.items() if d.diverged}
     if diverged:
         parts.append(
