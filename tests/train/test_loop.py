@@ -75,6 +75,28 @@ def test_run_is_seeded_and_stored(tmp_path):
     assert not torch.equal(c.model.fc1.weight, a.model.fc1.weight)
 
 
+def test_runtime_settings_hold_during_the_run_and_are_restored():
+    seen = []
+
+    class Watch:
+        def on_epoch_end(self, model, epoch, batches):
+            det = torch.utils.deterministic
+            seen.append((torch.are_deterministic_algorithms_enabled(), det.fill_uninitialized_memory))
+            return {}
+
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,
+    )
+    train(tiny_config(None, "train.deterministic=true"), callbacks=[Watch()], data=make_splits())
+    assert seen and set(seen) == {(True, False)}  # deterministic, without filling new memory with NaN
+    after = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,
+    )
+    assert after == before
+
+
 def test_callbacks_are_stored_and_do_not_perturb_training(tmp_path):
     store = ResultsStore(tmp_path / "r.sqlite")
     rec = Record()
