@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -583,58 +584,56 @@ def _median_curve(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _draw_delta(fig: MplFigure, data: dict[str, _Variant]) -> None:
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, act in zip(axes, ACTS):
-        for v, d in data.items():
-            if v.endswith("_" + act) and d.blocks:
-                ax.plot(
-                    np.arange(1, len(d.blocks) + 1),
-                    _median_curve(d.delta),
-                    marker="o",
-                    markersize=3,
-                    **_style(v),
-                )
-        ax.set(xlabel="residual block", title=ACT_LABELS[act], yscale="log")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    axes[0].set_ylabel("median Delta")
-
-
-def _draw_error(fig: MplFigure, data: dict[str, _Variant]) -> None:
+def _draw_panels(
+    fig: MplFigure,
+    data: dict[str, _Variant],
+    plot: Callable[[Any, str, _Variant], None],
+    xlabel: str,
+    ylabel: str,
+    **axis: Any,
+) -> None:
+    """One panel per activation (ReLU, CReLU) on a shared y axis; ``plot(ax, variant, data)`` draws a
+    variant of the panel's activation."""
     axes = fig.subplots(1, 2, sharey=True)
     for ax, act in zip(axes, ACTS):
         for v, d in data.items():
             if v.endswith("_" + act):
-                ax.plot(np.arange(1, d.acc.shape[1] + 1), 100 * (1 - _median_curve(d.acc)), **_style(v))
-        ax.set(xlabel="epoch", title=ACT_LABELS[act])
+                plot(ax, v, d)
+        ax.set(xlabel=xlabel, title=ACT_LABELS[act], **axis)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    axes[0].set_ylabel("median test error (%)")
+    axes[0].set_ylabel(ylabel)
+
+
+def _draw_delta(fig: MplFigure, data: dict[str, _Variant]) -> None:
+    def plot(ax: Any, v: str, d: _Variant) -> None:
+        if d.blocks:
+            x = np.arange(1, len(d.blocks) + 1)
+            ax.plot(x, _median_curve(d.delta), marker="o", markersize=3, **_style(v))
+
+    _draw_panels(fig, data, plot, "residual block", "median Delta", yscale="log")
+
+
+def _draw_error(fig: MplFigure, data: dict[str, _Variant]) -> None:
+    def plot(ax: Any, v: str, d: _Variant) -> None:
+        ax.plot(np.arange(1, d.acc.shape[1] + 1), 100 * (1 - _median_curve(d.acc)), **_style(v))
+
+    _draw_panels(fig, data, plot, "epoch", "median test error (%)")
 
 
 def _draw_coherence(fig: MplFigure, data: dict[str, _Variant]) -> None:
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, act in zip(axes, ACTS):
-        for v, d in data.items():
-            if v.endswith("_" + act) and d.layers:
-                x = np.arange(1, len(d.layers) + 1)
-                style = _style(v)
-                ax.plot(x, _median_curve(d.coherence), **{**style, "linestyle": "-"})
-                if not np.isnan(d.init_coherence).all():
-                    ax.plot(
-                        x, _median_curve(d.init_coherence), color=style["color"], linestyle=":", linewidth=1
-                    )
-        ax.set(xlabel="block convolution", title=ACT_LABELS[act], ylim=(0, 1.02))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    axes[0].set_ylabel("median coherence")
+    def plot(ax: Any, v: str, d: _Variant) -> None:
+        if not d.layers:
+            return
+        x = np.arange(1, len(d.layers) + 1)
+        style = _style(v)
+        ax.plot(x, _median_curve(d.coherence), **{**style, "linestyle": "-"})
+        if not np.isnan(d.init_coherence).all():
+            ax.plot(x, _median_curve(d.init_coherence), color=style["color"], linestyle=":", linewidth=1)
+
+    _draw_panels(fig, data, plot, "block convolution", "median coherence", ylim=(0, 1.02))
 
 
 PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))
