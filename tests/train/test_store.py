@@ -42,6 +42,52 @@ def test_schema_wal_and_round_trip(tmp_path):
     assert store.final_metrics([run], ["train_loss", "score"]) == {run: {"train_loss": 1.25, "score": 3.0}}
 
 
+_V1_RUNS = """CREATE TABLE runs (
+    id INTEGER PRIMARY KEY, study TEXT NOT NULL, variant TEXT NOT NULL, seed INTEGER NOT NULL,
+    config_hash TEXT NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, epochs_done INTEGER NOT NULL
+    DEFAULT 0, diverged_epoch INTEGER, error TEXT, created_at TEXT NOT NULL, started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL, finished_at TEXT, host TEXT, pid INTEGER,
+    UNIQUE (study, variant, seed, config_hash))"""
+
+
+def test_a_version_1_store_is_upgraded_in_place(tmp_path):
+    # A store as normact wrote it before the device columns existed, written here by hand.
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(_V1_RUNS)
+    conn.execute(
+        "INSERT INTO runs VALUES (7, 's', 'v', 3, 'h', '{\"k\": 2}', 'finished', 4, NULL, NULL,"
+        " 't0', 't0', 't1', 't1', 'host', 11)"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = ResultsStore(path)
+    old = store.get_run(7)
+    assert (old.variant, old.seed, old.config, old.status, old.epochs_done) == (
+        "v",
+        3,
+        {"k": 2},
+        "finished",
+        4,
+    )
+    assert (old.device, old.precision, old.world_size, old.heartbeat_at) == (None, None, None, None)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    new = _start(store, seed=4)
+    assert store.get_run(new).status == "running" and len(store.runs()) == 2
+
+
+def test_a_store_of_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "new.sqlite"
+    ResultsStore(path).runs()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(RuntimeError, match=r"schema version 99.*upgrade normact"):
+        ResultsStore(path).runs()
+
+
 def test_unique_key_restart_and_resume_trim_metrics(tmp_path):
     store = ResultsStore(tmp_path / "r.sqlite")
     run = _start(store)

@@ -5,12 +5,17 @@ transaction, so several processes (sweep workers, separate sweeps) can write to 
 without losing a row. Each process opens its own connection; a store object passed to another process
 reconnects there.
 
-Schema (``PRAGMA user_version`` = 1)::
+Schema (``PRAGMA user_version`` = 2)::
 
     runs(id, study, variant, seed, config_hash, config JSON, status, epochs_done, diverged_epoch,
-         error, created_at, started_at, updated_at, finished_at, host, pid)
+         error, created_at, started_at, updated_at, finished_at, host, pid,
+         device, device_name, precision, world_size, torch_version, heartbeat_at)
          UNIQUE(study, variant, seed, config_hash); status in running|finished|diverged|failed
     metrics(run_id, epoch, key, value)   PRIMARY KEY(run_id, epoch, key)
+
+A store written by an older normact is upgraded in place when it is opened: ``_SCHEMA`` creates the
+version-1 tables and ``_MIGRATIONS[k]`` takes version ``k + 1`` to ``k + 2``, in one transaction. A change
+of schema appends a step to ``_MIGRATIONS``; earlier steps never change.
 
 Timestamps are UTC ISO-8601 strings. A NaN metric is stored as NULL (SQLite has no NaN) and read back as
 NaN; infinities are stored as they are.
@@ -32,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_STORE = "results/normact.sqlite"
-SCHEMA_VERSION = 1
 STATUSES = ("running", "finished", "diverged", "failed")
 DONE_STATUSES = ("finished", "diverged")  # outcomes a sweep does not repeat
 
@@ -66,6 +70,20 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_key ON metrics (key, run_id);
 """
 
+# Each step takes the schema from version k + 1 to k + 2 (``_SCHEMA`` is version 1).
+_MIGRATIONS: tuple[str, ...] = (
+    # 2: where and how a run ran, and when its process last showed signs of life.
+    """
+    ALTER TABLE runs ADD COLUMN device TEXT;
+    ALTER TABLE runs ADD COLUMN device_name TEXT;
+    ALTER TABLE runs ADD COLUMN precision TEXT;
+    ALTER TABLE runs ADD COLUMN world_size INTEGER;
+    ALTER TABLE runs ADD COLUMN torch_version TEXT;
+    ALTER TABLE runs ADD COLUMN heartbeat_at TEXT
+    """,
+)
+SCHEMA_VERSION = 1 + len(_MIGRATIONS)
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -87,6 +105,12 @@ class RunRecord:
     finished_at: str | None
     host: str | None
     pid: int | None
+    device: str | None = None
+    device_name: str | None = None
+    precision: str | None = None
+    world_size: int | None = None
+    torch_version: str | None = None
+    heartbeat_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,14 +173,16 @@ class ResultsStore:
             with self._write() as c:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     c.execute(statement)
-                version = c.execute("PRAGMA user_version").fetchone()[0]
-                if version == 0:
-                    c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                elif version != SCHEMA_VERSION:
+                version = max(1, c.execute("PRAGMA user_version").fetchone()[0])
+                if version > SCHEMA_VERSION:
                     raise RuntimeError(
                         f"results store {str(self.path)!r} has schema version {version}; "
-                        f"this normact reads version {SCHEMA_VERSION}"
+                        f"this normact reads versions up to {SCHEMA_VERSION}: upgrade normact"
                     )
+                for step in _MIGRATIONS[version - 1 :]:
+                    for statement in filter(str.strip, step.split(";")):
+                        c.execute(statement)
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return self._conn
 
     def _retry_locked(self, fn: Any) -> Any:
