@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: install data reproduce test lint bench
+.PHONY: install data reproduce test lint bench gpu-check
 
 $(BIN)/normact: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ test: install lint
 
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# On a machine with a CUDA device: the CUDA tests and the GPU layer benchmark, one summary at the end.
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py

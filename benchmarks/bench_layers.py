@@ -11,10 +11,10 @@ tensors of a few MiB bimodal; ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRES
 when set) change that.
 
     python benchmarks/bench_layers.py [--repeat 25] [--threads N] [--torch-path] [--device cuda]
-                                      [--json out.json]
+                                      [--dtype bfloat16] [--json out.json]
 
-On a GPU the layers run their pure-torch path (the fused kernels are CPU-only); every timed call ends
-with a device synchronisation.
+On a GPU every timed call ends with a device synchronisation; ``--torch-path`` bypasses the fused
+kernels there too. ``make gpu-check`` runs this on the GPU in float32 and bfloat16.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from normact.functional import fused_kernels
 from normact.nn import DSELU, LSELU, SSELU, NReLU, NSwish
 
 SHAPES = [(64, 64, 56, 56), (256, 4096)]
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 Fn = Callable[[Tensor], Tensor]
 
 
@@ -133,6 +134,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--torch-path", action="store_true", help="bypass the fused CPU kernels")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument(
+        "--dtype", default="float32", choices=DTYPES, help="input dtype (default: %(default)s)"
+    )
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
     if args.threads:
@@ -145,19 +149,21 @@ def main() -> None:
     if args.device != "cpu":
         machine = torch.cuda.get_device_name(args.device)
     malloc = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_"))
-    print(f"torch {torch.__version__}, {machine}, {torch.get_num_threads()} threads, {path}", malloc)
+    threads = f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {machine}, {threads}, {args.dtype}, {path}", malloc)
     rows = []
     with fused_kernels(False) if args.torch_path else contextlib.nullcontext():
         for shape in SHAPES:
-            x = torch.randn(shape, device=args.device)
+            x = torch.randn(shape, device=args.device, dtype=DTYPES[args.dtype])
             for name, factory, base_name, base, target in cases():
                 row = {"layer": name, "baseline": base_name, "shape": list(shape), "target": target}
-                row |= measure(factory().to(args.device).train(), base, x, args.repeat)
+                row |= measure(factory().to(args.device, x.dtype).train(), base, x, args.repeat)
                 print(show(row), flush=True)
                 rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
             meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
+            meta |= {"dtype": args.dtype, "machine": machine}
             json.dump(meta | {"torch_path": args.torch_path, "rows": rows}, f, indent=1)
 
 
