@@ -11,7 +11,7 @@ from normact.functional import (
     normalized_activation,
     update_running_statistics,
 )
-from normact.functional.normalized import DEFAULT_LOWER, DEFAULT_MOMENTUM, DEFAULT_UPPER
+from normact.functional.normalized import DEFAULT_LOWER, DEFAULT_MOMENTUM, DEFAULT_UPPER, NonFiniteStatistics
 
 BASES = ["relu", "leaky_relu", "swish", "tanh", "elu", "gelu"]
 
@@ -242,7 +242,7 @@ def test_non_finite_training_input_is_an_error(bad, engine):
     before = [s.clone() for s in stats]
     x = torch.randn(8, 3)
     x[2, 1] = bad
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(NonFiniteStatistics, match="non-finite"):
         normalized_activation(x, torch.zeros(()), *stats, base, True)
     assert all(torch.equal(s, t) for s, t in zip(stats, before, strict=True))
 

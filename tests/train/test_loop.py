@@ -1,4 +1,5 @@
 import logging
+import math
 import random
 import signal
 import subprocess
@@ -130,16 +131,41 @@ def test_callback_errors(tmp_path):
     assert run.status == "failed" and "already taken" in run.error and "Traceback" in run.error
 
 
-def test_divergence_is_recorded_with_its_epoch(tmp_path):
+BLOW_UP_AT_EPOCH_2 = ("schedule.name=multistep", "schedule.milestones=[1]", "schedule.gamma=1e15")
+
+
+def test_divergence_is_recorded_with_its_epoch_and_step(tmp_path):
     store = ResultsStore(tmp_path / "r.sqlite")
-    cfg = tiny_config(tmp_path, "schedule.name=multistep", "schedule.milestones=[1]", "schedule.gamma=1e15")
+    cfg = tiny_config(tmp_path, *BLOW_UP_AT_EPOCH_2)
     result = train(cfg, store, data=make_splits())
     assert (result.status, result.diverged_epoch, result.epochs_done) == ("diverged", 2, 1)
-    assert [h["epoch"] for h in result.history] == [1]
+    # 6 steps an epoch: steps 7 and 8 (lr * 1e15) have finite losses (step 8 ~1e26), step 9 does not
+    assert result.divergence == "diverged at epoch 2, step 9: non-finite training loss"
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    partial = result.history[1]  # the diverging epoch up to the divergence: its first two steps
+    assert set(partial) == {"epoch", "train_loss", "train_acc", "lr", "time"}
+    assert math.isfinite(partial["train_loss"]) and partial["lr"] == pytest.approx(0.05 * 1e15)
     rec = store.get_run(result.run_id)
     assert (rec.status, rec.diverged_epoch, rec.epochs_done) == ("diverged", 2, 1)
+    assert rec.error == result.divergence
     assert store.history(result.run_id) == result.history
+    assert store.final_metrics([result.run_id], ["test_acc"]) == {result.run_id: {"test_acc": 0.825}}
     assert load_checkpoint(checkpoint_path(cfg))["epoch"] == 1
+
+
+def test_non_finite_statistics_of_a_normalized_activation_are_a_divergence(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    nrelu = ("model.name=mlp", "model.act=nrelu", "model.kwargs={depth: 2, width: 8}")
+    cfg = tiny_config(tmp_path, *nrelu, *BLOW_UP_AT_EPOCH_2)
+    result = train(cfg, store, data=make_splits())
+    assert (result.status, result.diverged_epoch, result.epochs_done) == ("diverged", 2, 1)
+    assert result.divergence == (
+        "diverged at epoch 2, step 8: non-finite batch statistics in layer 'blocks.fc2.act' (NReLU)"
+    )
+    assert set(result.history[1]) == {"epoch", "train_loss", "train_acc", "lr", "time"}  # step 7 only
+    rec = store.get_run(result.run_id)
+    assert (rec.status, rec.error) == ("diverged", result.divergence)
+    assert store.history(result.run_id) == result.history
 
 
 class ListDataset(Dataset):

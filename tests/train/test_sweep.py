@@ -67,6 +67,17 @@ def test_sweep_runs_grid_then_skips_what_is_done(tmp_path):
     assert len(store.runs()) == 6
 
 
+def test_a_normalized_activation_that_diverges_is_a_diverged_run_not_retried(tmp_path):
+    blow_up = {"schedule.name": "multistep", "schedule.milestones": [1], "schedule.gamma": 1e15}
+    nrelu = {"model.name": "mlp", "model.act": "nrelu", "model.kwargs": {"depth": 2, "width": 8}}
+    sweep = _sweep(tmp_path, nrelu={**nrelu, **blow_up})
+    store_path = tmp_path / "r.sqlite"
+    items = run_sweep(sweep, store_path, data_fn=make_splits)
+    assert [i.status for i in items] == ["diverged", "diverged"]
+    assert all("non-finite batch statistics in layer" in i.error for i in items)
+    assert [i.status for i in run_sweep(sweep, store_path, data_fn=make_splits)] == ["skipped", "skipped"]
+
+
 def test_interrupted_sweep_resumes_from_checkpoints(tmp_path):
     sweep = _sweep(tmp_path)
     store_path = tmp_path / "r.sqlite"

@@ -13,6 +13,7 @@ from normact.functional.activations import (
 )
 from normact.functional.crelu import crelu, crelu_derivative
 from normact.functional.normalized import (
+    NonFiniteStatistics,
     normalization_factor,
     normalized_activation,
     normalized_activation_derivative,
@@ -27,6 +28,7 @@ __all__ = [
     "SELU_ALPHA",
     "SELU_LAMBDA",
     "Elementwise",
+    "NonFiniteStatistics",
     "crelu",
     "crelu_derivative",
     "dselu",

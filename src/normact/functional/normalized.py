@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_LOWER",
     "DEFAULT_MOMENTUM",
     "DEFAULT_UPPER",
+    "NonFiniteStatistics",
     "normalization_factor",
     "normalized_activation",
     "normalized_activation_derivative",
@@ -39,6 +40,14 @@ DEFAULT_LOWER = 0.5
 DEFAULT_UPPER = 2.0
 # A batch whose input variance is below this many ulps of its second moment counts as constant.
 _CONSTANT_ULPS = 128
+
+
+class NonFiniteStatistics(ValueError):
+    """A training batch whose statistics are not finite: the input holds nan or inf, or its squares overflow.
+
+    Raised before the running statistics are touched. In a training run it means the run diverged;
+    the runner records it as ``diverged`` with the layer and the step.
+    """
 
 
 def normalization_factor(rho: Tensor, rho_prime: Tensor) -> Tensor:
@@ -188,7 +197,7 @@ def _check_finite(moments: Tensor) -> None:
     if _fused.traced(moments):  # keep the check inside a traced graph
         torch._assert_async(torch.isfinite(moments).all(), _NON_FINITE)
     elif not math.isfinite(moments.sum().item()):  # the float64 sums of finite inputs are finite
-        raise ValueError(_NON_FINITE)
+        raise NonFiniteStatistics(_NON_FINITE)
 
 
 def _statistics(

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from normact.functional.normalized import NonFiniteStatistics
 from normact.train.batches import Batches, Transform
 from normact.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from normact.train.config import Config, DataConfig, ModelConfig, config_hash, config_to_dict
@@ -94,10 +95,15 @@ class RunResult:
     config_hash: str
     run_id: int | None = None
     checkpoint: Path | None = None
+    divergence: str | None = None  # what became non-finite, where and at which step (when diverged)
 
 
 class _Diverged(Exception):
-    pass
+    """The run became non-finite: what, the optimiser step (when known), the epoch's metrics so far."""
+
+    def __init__(self, what: str, step: int | None, metrics: dict[str, float]) -> None:
+        super().__init__(what)
+        self.what, self.step, self.metrics = what, step, metrics
 
 
 def load_data(cfg: DataConfig) -> Splits:
@@ -156,10 +162,12 @@ def train(
         resume: continue from the run's checkpoint when there is one (a fresh start otherwise).
 
     Returns:
-        The run's result. A non-finite training loss (checked at the end of each epoch), evaluation
-        loss or parameter stops the run with status ``"diverged"`` at that epoch; the metrics of earlier
-        epochs are kept. Any exception marks
-        the run ``failed`` in the store (with its traceback) and is re-raised.
+        The run's result. A non-finite training loss, non-finite batch statistics in a normalized
+        activation (``NonFiniteStatistics``), a non-finite evaluation loss or parameter stops the run
+        with status ``"diverged"`` at that epoch, described (what, which layer, which step) in
+        ``divergence`` and in the store's ``error``; the metrics of earlier epochs are kept, and the
+        diverging epoch's training metrics up to the divergence are stored as an incomplete epoch.
+        Any other exception marks the run ``failed`` in the store (with its traceback) and is re-raised.
     """
     if config.train.probes:
         from normact.probes.callbacks import build_probe_callbacks
@@ -198,7 +206,7 @@ def train(
             store.finish_run(run_id, "failed", error=traceback.format_exc())
         raise
     if store is not None:
-        store.finish_run(run_id, result.status, diverged_epoch=result.diverged_epoch)
+        store.finish_run(run_id, result.status, diverged_epoch=result.diverged_epoch, error=result.divergence)
     return result
 
 
@@ -311,32 +319,43 @@ class _Run:
             self._restore(state)
             start = state["epoch"] + 1
         for epoch in range(start, self.config.train.epochs + 1):
+            tic = time.perf_counter()
             try:
-                self._epoch(epoch)
-            except _Diverged:
-                log.warning("%s: diverged at epoch %d", self._name(), epoch)
-                return self._result("diverged", epoch)
+                self._epoch(epoch, tic)
+            except _Diverged as d:
+                return self._diverged(epoch, d, time.perf_counter() - tic)
         return self._result("finished", None)
 
-    def _result(self, status: str, diverged_epoch: int | None) -> RunResult:
+    def _diverged(self, epoch: int, d: _Diverged, seconds: float) -> RunResult:
+        """Keep the diverging epoch's metrics so far (an incomplete epoch) and describe the divergence."""
+        metrics = {**d.metrics, "time": seconds}
+        self.history.append({"epoch": epoch, **metrics})
+        if self.store is not None:
+            self.store.log_epoch(self.run_id, epoch, metrics, complete=False)
+        step = "" if d.step is None else f", step {d.step}"
+        text = f"diverged at epoch {epoch}{step}: {d.what}"
+        log.warning("%s: %s", self._name(), text)
+        return self._result("diverged", epoch, text)
+
+    def _result(self, status: str, diverged_epoch: int | None, divergence: str | None = None) -> RunResult:
         return RunResult(
             status=status,
-            epochs_done=len(self.history),
+            epochs_done=len(self.history) if diverged_epoch is None else diverged_epoch - 1,
             diverged_epoch=diverged_epoch,
             history=self.history,
             model=self.model,
             config_hash=self.run_hash,
             run_id=self.run_id,
             checkpoint=self.ckpt_path,
+            divergence=divergence,
         )
 
     def _name(self) -> str:
         c = self.config
         return f"{c.study}/{c.variant}/seed{c.train.seed}"
 
-    def _epoch(self, epoch: int) -> None:
-        tic = time.perf_counter()
-        train_loss, train_acc, lr = self._train_epoch(epoch)
+    def _epoch(self, epoch: int, tic: float) -> None:
+        train_metrics = self._train_epoch(epoch)
         evaluation: dict[str, float] = {}
         if self.task is None:
             test_loss, test_acc = evaluate(self.model, self.test_batches)
@@ -345,15 +364,14 @@ class _Run:
                 evaluation = self.task.evaluate(self.model, self.test_batches)
             test_loss, test_acc = evaluation.pop("test_loss"), evaluation.pop("test_acc")
         finite = [torch.isfinite(p).all() for p in self.model.parameters()]
-        params_finite = not finite or bool(torch.stack(finite).all())  # one device sync
-        if not (math.isfinite(test_loss) and params_finite):
-            raise _Diverged
+        if finite and not bool(torch.stack(finite).all()):  # one device sync
+            raise _Diverged("non-finite parameters at the end of the epoch", None, train_metrics)
+        if not math.isfinite(test_loss):
+            raise _Diverged("non-finite test loss", None, train_metrics)
         metrics = {
-            "train_loss": train_loss,
-            "train_acc": train_acc,
+            **train_metrics,
             "test_loss": test_loss,
             "test_acc": test_acc,
-            "lr": lr,
             **evaluation,
         }
         for cb in self.callbacks:
@@ -372,21 +390,24 @@ class _Run:
         if self.progress != "none":
             log.info(
                 "%s epoch %d/%d: train_loss %.4f train_acc %.4f test_loss %.4f test_acc %.4f lr %.3g (%.1fs)",
-                self._name(), epoch, self.config.train.epochs, train_loss, train_acc, test_loss, test_acc,
-                metrics["lr"], metrics["time"],
+                self._name(), epoch, self.config.train.epochs, metrics["train_loss"], metrics["train_acc"],
+                test_loss, test_acc, metrics["lr"], metrics["time"],
             )  # fmt: skip
 
-    def _train_epoch(self, epoch: int) -> tuple[float, float, float]:
-        """Mean loss, accuracy and the learning rate of the last step (of the first param group).
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        """``train_loss``, ``train_acc`` and ``lr``, the learning rate of the last step (of the first group).
 
-        Sums stay on the device so a step never waits for the device; a non-finite loss is caught
-        when the epoch's sum is read at its end.
+        Each step's loss, hits and size stay on the device so a step never waits for the device; they
+        are read at the end of the epoch, where a non-finite loss is found (the steps after it have run).
+        Non-finite batch statistics in a normalized activation end the epoch at once. Either raises
+        ``_Diverged`` with the step and the metrics of the steps before it.
         """
         model, opt, optim_cfg = self.model, self.optimizer, self.config.optim
         model.train()
-        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        correct = torch.zeros((), dtype=torch.float64, device=self.device)
-        count = 0
+        first_step = (epoch - 1) * len(self.train_batches)
+        record = torch.empty(3, len(self.train_batches), dtype=torch.float64, device=self.device)
+        losses, hit_counts, sizes = record  # sizes: samples, or target tokens for translation
+        steps, lr, failure = 0, opt.param_groups[0]["lr"], None
         bar = None
         if self.progress == "bar":
             desc = f"{self._name()} {epoch}/{self.config.train.epochs}"
@@ -412,25 +433,34 @@ class _Run:
                 clip_gradients(model.parameters(), optim_cfg.clip_grad_value, optim_cfg.clip_grad_norm)
                 for cb in self.step_callbacks:
                     with _isolated(model):
-                        cb.on_train_step(model, (epoch - 1) * len(self.train_batches) + i + 1, x, y)
+                        cb.on_train_step(model, first_step + i + 1, x, y)
                 lr = opt.param_groups[0]["lr"]
                 opt.step()
                 self.scheduler.step()
-                total_loss += loss.detach() * n
-                correct += hits
-                count += n  # samples, or target tokens for translation (a tensor: no device sync)
+                losses[i], hit_counts[i], sizes[i] = loss.detach(), hits, n
+                steps = i + 1
                 if bar is not None:
                     bar.update()
                     if bar.n % 20 == 0:
                         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        except NonFiniteStatistics as err:
+            failure = f"non-finite batch statistics in {_raising_layer(err, model)}"
         finally:
             if bar is not None:
                 bar.close()
-        count = float(count)
-        mean_loss = total_loss.item() / count
-        if not math.isfinite(mean_loss):
-            raise _Diverged
-        return mean_loss, correct.item() / count, lr
+        losses, hit_counts, sizes = record[:, :steps].cpu()
+        bad = (~torch.isfinite(losses)).nonzero()
+        n_finite = int(bad[0]) if len(bad) else steps
+        count = sizes[:n_finite].sum().item()
+        metrics = {"lr": lr}
+        if count:
+            metrics["train_loss"] = (losses[:n_finite] * sizes[:n_finite]).sum().item() / count
+            metrics["train_acc"] = hit_counts[:n_finite].sum().item() / count
+        if n_finite < steps:
+            raise _Diverged("non-finite training loss", first_step + n_finite + 1, metrics)
+        if failure is not None:
+            raise _Diverged(failure, first_step + steps + 1, metrics)
+        return metrics
 
     def _state(self, epoch: int) -> dict[str, Any]:
         return {
@@ -453,6 +483,21 @@ class _Run:
         self.aug_gen.set_state(state["generators"]["augment"])
         self.history = [dict(entry) for entry in state["history"]]
         log.info("%s: resumed after epoch %d from %s", self._name(), state["epoch"], self.ckpt_path)
+
+
+def _raising_layer(err: BaseException, model: nn.Module) -> str:
+    """``layer 'name' (Class)``: the innermost submodule of ``model`` whose code is on ``err``'s traceback."""
+    names = {id(m): name for name, m in model.named_modules()}
+    found = None
+    tb = err.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_locals.get("self")
+        if isinstance(module, nn.Module) and id(module) in names:
+            found = module
+        tb = tb.tb_next
+    if found is None:
+        return "a layer of the model"
+    return f"layer {names[id(found)] or '(the model)'!r} ({type(found).__name__})"
 
 
 def _build_transforms(specs: Sequence[Mapping[str, Any]]) -> list[Transform]:

@@ -245,14 +245,21 @@ class ResultsStore:
             c.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (run_id, resume_epoch))
         return run_id
 
-    def log_epoch(self, run_id: int, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Store one epoch's metrics (replacing any earlier values for that epoch) and advance the run."""
+    def log_epoch(
+        self, run_id: int, epoch: int, metrics: Mapping[str, float], *, complete: bool = True
+    ) -> None:
+        """Store one epoch's metrics (replacing any earlier values for that epoch) and advance the run.
+
+        ``complete=False`` stores the metrics of an epoch the run did not finish (it diverged in it)
+        without advancing ``epochs_done``.
+        """
         rows = [(run_id, epoch, str(k), _real(v)) for k, v in metrics.items()]
         with self._write() as c:
             c.executemany(
                 "INSERT OR REPLACE INTO metrics (run_id, epoch, key, value) VALUES (?, ?, ?, ?)", rows
             )
-            c.execute("UPDATE runs SET epochs_done = ?, updated_at = ? WHERE id = ?", (epoch, _now(), run_id))
+            done = epoch if complete else epoch - 1
+            c.execute("UPDATE runs SET epochs_done = ?, updated_at = ? WHERE id = ?", (done, _now(), run_id))
 
     def finish_run(
         self, run_id: int, status: str, *, diverged_epoch: int | None = None, error: str | None = None

@@ -73,7 +73,10 @@ class Sweep:
 
 @dataclass(frozen=True)
 class SweepItem:
-    """What happened to one run of a sweep: ``skipped`` (already done), or the run's final status."""
+    """What happened to one run of a sweep: ``skipped`` (already done), or the run's final status.
+
+    ``error`` holds a failed run's traceback or a diverged run's description.
+    """
 
     variant: str
     seed: int
@@ -236,4 +239,4 @@ def _run_one(cfg: Config, store_path: str, data_fn: DataFn, callbacks_fn: Callba
         return SweepItem(cfg.variant, cfg.train.seed, "failed", record.id if record else None, error)
     finally:
         store.close()
-    return SweepItem(cfg.variant, cfg.train.seed, result.status, result.run_id)
+    return SweepItem(cfg.variant, cfg.train.seed, result.status, result.run_id, result.divergence)
