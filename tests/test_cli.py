@@ -68,3 +68,21 @@ def test_plot_writes_pngs(tmp_path, capsys):
     assert code == 0
     for name in ("r_score.png", "phi_q.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_kernels_names_each_layers_path(capsys):
+    from normact.functional import _fused
+
+    with _fused.fused_kernels(False):
+        assert main(["kernels", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cpu"] == {
+        "used": False,
+        "why": "switched off (NORMACT_FUSED_KERNELS=0 or fused_kernels(False))",
+    }
+    rows = {r["layer"]: r for r in report["layers"]}
+    assert rows["NReLU"]["cpu"] == "pure torch (see above)"
+    assert rows["NormalizedActivation(tanh)"]["cpu"] == "pure torch (no kernel for this base)"
+    assert main(["kernels"]) == 0
+    text = capsys.readouterr().out
+    assert "NSwish" in text and "fused CPU kernels:" in text

@@ -204,6 +204,33 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_kernels(args: argparse.Namespace) -> int:
+    from normact.functional import _fused, paths
+
+    if args.build:
+        with _fused.fused_kernels(True):
+            built = _fused.kernels(force=True) is not None
+        print(f"fused CPU kernels: {'built' if built else 'not built: ' + str(_fused._state['error'])}")
+        if not built:
+            return 1
+    rows = paths.layer_paths()
+    if args.json:
+        status = {"cpu": paths.cpu_kernels_status(), "cuda": paths.cuda_kernels_status()}
+        report = {k: {"used": ok, "why": why} for k, (ok, why) in status.items()}
+        print(json.dumps(report | {"environment": paths.environment(), "layers": rows}))
+        return 0
+    for device, (ok, why) in (("CPU", paths.cpu_kernels_status()), ("CUDA", paths.cuda_kernels_status())):
+        print(f"fused {device} kernels: {'used' if ok else 'not used'}: {why}")
+    for key, value in paths.environment().items():
+        print(f"{key}={value}")
+    columns = {"layer": "layer", "cpu": "CPU float32/float64", "cuda": "CUDA"}
+    widths = {k: max(len(v), *(len(r[k]) for r in rows)) for k, v in columns.items()}
+    for row in [columns, *rows]:
+        print("  ".join(row[k].ljust(w) for k, w in widths.items()).rstrip())
+    print("Other CPU dtypes (bfloat16, float16) take the pure-torch path.")
+    return 0
+
+
 def _cell(value: object) -> str:
     if value is None:
         return "-"
@@ -283,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="report folder (default: <store folder>/<preset>/<scale>; --all: <store folder>)"
     )
     p.set_defaults(run=_cmd_report)
+
+    p = sub.add_parser("kernels", help="which compute path each layer uses here and why; --build builds them")
+    p.add_argument(
+        "--build", action="store_true", help="build the fused CPU kernels now (retrying a failure)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_cmd_kernels)
     return parser
 
 

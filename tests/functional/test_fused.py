@@ -1,5 +1,7 @@
 """The fused CPU kernels and the pure-torch path give the same results."""
 
+import math
+
 import pytest
 import torch
 
@@ -7,6 +9,8 @@ from normact.functional import (
     elementwise,
     fused_kernels,
     fused_kernels_available,
+    normalization_factor,
+    normalized,
     normalized_activation,
     selu_family,
 )
@@ -118,3 +122,50 @@ def test_selu_kernel_keeps_relative_accuracy_near_zero(kind):
         out = selu_family(x, kind, 1.05, 1.6, 0.7)
     exact = selu_family(x.double(), kind, 1.05, 1.6, 0.7)
     assert ((out.double() - exact).abs() / exact.abs()).max() < 1e-6
+
+
+@pytest.mark.parametrize("momentum", [0.3, None])
+def test_running_statistics_rule_is_the_same_in_cpp_and_python(momentum):
+    """The kernels' statistics op against update_running_statistics on random batch sequences.
+
+    Batches of varied offset cross the L/U gate both ways; constant batches (rho undefined) and
+    all-negative ReLU batches (rho' zero) are skipped by both, also as the very first batch.
+    """
+    gen = torch.Generator().manual_seed(1)
+    base = elementwise("relu")
+    kernels = normalized._fused.kernels()
+    states = {path: (torch.zeros(()), torch.ones(()), torch.ones(()), torch.tensor(0)) for path in ("c", "p")}
+    states = {k: tuple(t.double() if t.is_floating_point() else t for t in v) for k, v in states.items()}
+    kinds = ["constant", "negative"] + ["random"] * 38
+    order = torch.randperm(len(kinds), generator=gen).tolist()
+    gated = 0
+    for step, i in enumerate([0, 1, *order]):
+        kind = kinds[i] if step >= 2 else ["constant", "negative"][step]
+        if kind == "constant":
+            x = torch.full((50,), 0.7, dtype=torch.float64)
+        elif kind == "negative":
+            x = -torch.rand(50, generator=gen, dtype=torch.float64) - 0.1
+        else:
+            # relu's rho depends on the offset (from about 0 to 1), not on the scale
+            shift, scale = torch.randn(2, generator=gen, dtype=torch.float64).tolist()
+            x = (torch.randn(50, generator=gen, dtype=torch.float64) + 1.5 * shift) * math.exp(scale)
+        moments = normalized._moments(x, base, 1, None)[1]
+        out = {}
+        for path, k in (("c", kernels), ("p", None)):
+            alpha = torch.tensor(0.2, dtype=torch.float64)
+            mean, rho, rho_p, scale_, count = normalized._statistics(
+                moments, states[path], alpha, 0.3, momentum, 0.5, 2.0, False, 2.0**-52, k
+            )
+            out[path] = (mean.reshape(()), rho.reshape(()), rho_p.reshape(()), count.reshape(()).long())
+            torch.testing.assert_close(
+                scale_.reshape(()),
+                normalization_factor(rho, rho_p).reshape(()) + 0.3 * math.tanh(0.2),
+                rtol=1e-14,
+                atol=0,
+            )
+        for u, v in zip(out["c"], out["p"], strict=True):
+            torch.testing.assert_close(u, v, rtol=1e-14, atol=0)
+        gated += int(bool(out["p"][1] == states["p"][1]) and kind == "random")
+        states = out
+    assert states["p"][3] == 40  # 42 batches; the two undefined first ones did not count
+    assert gated > 0  # some batch rho fell outside the gate

@@ -2,12 +2,19 @@
 
 One pass over the input gives every statistic a normalized activation needs; one pass gives its
 output ``scale * (f(x) - shift)``; one pass gives ``scale * grad * f'(x)`` together with
-``sum(grad * (f(x) - shift))`` (the gradient of ``alpha`` or of a trainable ``lam``). The C++ is
-compiled with ``torch.utils.cpp_extension.load`` at first use (about 10 s) and cached by
-torch (``TORCH_EXTENSIONS_DIR``); its name carries a hash of the source, the flags, torch's version
-and the CPU, so a cached build is only reused where it was made for. Sums are taken in blocks of
-16384 elements whose partial sums are added in a fixed order, so results do not depend on the
-number of threads.
+``sum(grad * (f(x) - shift))`` (the gradient of ``alpha`` or of a trainable ``lam``). Sums are
+taken in blocks of 16384 elements whose partial sums are added in a fixed order, so results do not
+depend on the number of threads.
+
+The C++ (``_fused.cpp``) is compiled at first use (about 15 s, announced by one line on stderr), or
+ahead of time by ``normact kernels --build``. The build runs in a child process under an ``flock``
+(released by the system if its holder dies, so no lock is ever left behind) and is bounded by
+``NORMACT_KERNEL_BUILD_TIMEOUT`` (300 s, waiting for another process's build included); past it the
+pure-torch path runs with a warning. It targets the x86-64 level of torch's CPU capability (never
+``-march=native``), and its cache folder is named by a hash of the source, flags, torch, Python and
+the environment, so environments and CPU generations sharing a cache never load each other's build.
+A failed build is remembered (in the environment of this process and its children, and as
+``failed.txt`` in the build folder, with the reason) so that workers do not retry it.
 
 Set ``NORMACT_FUSED_KERNELS=0`` (or use :func:`fused_kernels`) for the pure-torch path; it is also
 used where the kernels cannot be built, on other devices and dtypes, and under ``torch.compile``.
@@ -17,11 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -29,428 +42,233 @@ from torch.utils import _python_dispatch
 
 __all__ = ["SILU", "fused_kernels", "fused_kernels_available", "kernels", "traced", "usable"]
 
-_log = logging.getLogger(__name__)
-
 # activation kinds of the kernels; f = lam * g(x) with parameters p0, p1
 LEAKY, SILU, ELU, LSELU = 0, 1, 2, 3
 
-_SOURCE = r"""
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/zeros.h>
-#include <torch/library.h>
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <optional>
-#include <vector>
-
-namespace {
-
-// exp(x) for float: Cephes' polynomial (max relative error about 2 ulp), written without branches
-// or calls so that the loops below vectorise; double uses std::exp.
-inline float fexp(float x) {
-  x = x < -87.3365447505531f ? -87.3365447505531f : x;
-  x = x > 88.3762626647949f ? 88.3762626647949f : x;
-  const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
-  x = x - n * 0.693359375f + n * 2.12194440e-4f;
-  const float z = x * x;
-  float y = ((((1.9875691500e-4f * x + 1.3981999507e-3f) * x + 8.3334519073e-3f) * x + 4.1665795894e-2f) * x +
-             1.6666665459e-1f) * x + 5.0000001201e-1f;
-  y = y * z + x + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return y * scale;
-}
-inline double fexp(double x) { return std::exp(x); }
-
-// exp(x) - 1 without the cancellation of fexp(x) - 1 near 0: a Taylor polynomial for |x| < 1/2
-// (relative error below 4e-9 there), fexp(x) - 1 elsewhere.
-inline float fexpm1(float x) {
-  float p = ((x * (1.0f / 40320) + 1.0f / 5040) * x + 1.0f / 720) * x + 1.0f / 120;
-  p = ((p * x + 1.0f / 24) * x + 1.0f / 6) * x + 0.5f;
-  p = p * x * x + x;
-  return (x < 0.5f && x > -0.5f) ? p : fexp(x) - 1.0f;
-}
-inline double fexpm1(double x) { return std::expm1(x); }
-
-enum Kind : int64_t { LEAKY = 0, SILU = 1, ELU = 2, LSELU = 3 };
-
-// f = lam * g(x) and f' for each kind:
-//   LEAKY  g = x > 0 ? x : p0 x                       (ReLU: p0 = 0)
-//   SILU   g = x sigmoid(x)
-//   ELU    g = x > 0 ? x : p0 (exp(p1 x) - 1)          (ELU, SELU, dSELU, sSELU)
-//   LSELU  g = x > 0 ? x : p0 (exp(x) - 1) + p1 x
-template <typename T, int64_t K> struct Act;
-template <typename T> struct Act<T, LEAKY> {
-  T p0, p1, lam;
-  inline void eval(T x, T& f, T& df) const {
-    const bool pos = x > T(0);
-    f = lam * (pos ? x : p0 * x);
-    df = lam * (pos ? T(1) : p0);
-  }
-};
-template <typename T> struct Act<T, SILU> {
-  T p0, p1, lam;
-  inline void eval(T x, T& f, T& df) const {
-    const T s = T(1) / (T(1) + fexp(-x));
-    f = lam * x * s;
-    df = lam * s * (T(1) + x * (T(1) - s));
-  }
-};
-template <typename T> struct Act<T, ELU> {
-  T p0, p1, lam;
-  inline void eval(T x, T& f, T& df) const {
-    const bool pos = x > T(0);
-    const T z = p1 * (pos ? T(0) : x);
-    const T e = fexp(z);
-    f = lam * (pos ? x : p0 * fexpm1(z));
-    df = lam * (pos ? T(1) : p0 * p1 * e);
-  }
-};
-template <typename T> struct Act<T, LSELU> {
-  T p0, p1, lam;
-  inline void eval(T x, T& f, T& df) const {
-    const bool pos = x > T(0);
-    const T z = pos ? T(0) : x;
-    const T e = fexp(z);
-    f = lam * (pos ? x : p0 * fexpm1(z) + p1 * x);
-    df = lam * (pos ? T(1) : p0 * e + p1);
-  }
-};
-
-constexpr int64_t BLOCK = 16384;  // elements per parallel task and per partial sum
-constexpr int64_t INNER = 4096;   // elements summed in T (vectorised) before adding into double
-
-// x, y: (G, M) contiguous. Calls body(g, offset, n) for every block, in parallel.
-template <typename F>
-void for_blocks(int64_t G, int64_t M, const F& body) {
-  const int64_t nb = (M + BLOCK - 1) / BLOCK;
-  at::parallel_for(0, G * nb, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t g = b / nb, j = (b % nb) * BLOCK;
-      body(b, g, g * M + j, std::min(BLOCK, M - j));
-    }
-  });
-}
-
-// per-row sums of per-block partials, in block order
-void reduce_rows(const std::vector<double>& part, int64_t G, int64_t nb, int64_t width, double* out) {
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t k = 0; k < width; ++k) {
-      double s = 0;
-      for (int64_t b = 0; b < nb; ++b) s += part[(g * nb + b) * width + k];
-      out[g * width + k] = s;
-    }
-}
-
-// sums of x, x^2, f, f^2, f'^2 over n elements, writing f into y
-template <typename T, int64_t K>
-void moments_block(const Act<T, K>& act, const T* x, T* y, int64_t n, double* out) {
-  double acc[5] = {0, 0, 0, 0, 0};
-  for (int64_t j = 0; j < n; j += INNER) {
-    const int64_t m = std::min(INNER, n - j);
-    const T* xj = x + j;
-    T* yj = y + j;
-    T a = 0, b = 0, c = 0, d = 0, e = 0;
-#pragma omp simd reduction(+ : a, b, c, d, e)
-    for (int64_t i = 0; i < m; ++i) {
-      T f, df;
-      const T v = xj[i];
-      act.eval(v, f, df);
-      yj[i] = f;
-      a += v;
-      b += v * v;
-      c += f;
-      d += f * f;
-      e += df * df;
-    }
-    acc[0] += a; acc[1] += b; acc[2] += c; acc[3] += d; acc[4] += e;
-  }
-  std::copy(acc, acc + 5, out);
-}
-
-template <typename T, int64_t K>
-void moments_impl(const at::Tensor& x, T* y, const Act<T, K>& act, double* out) {
-  const int64_t G = x.size(0), M = x.size(1), nb = (M + BLOCK - 1) / BLOCK;
-  std::vector<double> part(G * nb * 5);
-  const T* px = x.data_ptr<T>();
-  for_blocks(G, M, [&](int64_t b, int64_t, int64_t off, int64_t n) {
-    moments_block<T, K>(act, px + off, y + off, n, &part[b * 5]);
-  });
-  std::vector<double> sums(G * 5);
-  reduce_rows(part, G, nb, 5, sums.data());
-  for (int64_t g = 0; g < G; ++g) {
-    out[g * 6] = double(M);
-    std::copy(&sums[g * 5], &sums[g * 5] + 5, out + g * 6 + 1);
-  }
-}
-
-// yi = a * f(xi) - c
-template <typename T, int64_t K>
-void forward_block(const Act<T, K> act, const T* xi, T* yi, int64_t n, T a, T c) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    T f, df;
-    act.eval(xi[i], f, df);
-    yi[i] = a * f - c;
-  }
-}
-
-template <typename T, int64_t K>
-void forward_impl(const at::Tensor& x, at::Tensor& y, const Act<T, K>& act, const double* scale,
-                  const double* shift) {
-  const T* px = x.data_ptr<T>();
-  T* py = y.data_ptr<T>();
-  for_blocks(x.size(0), x.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
-    forward_block<T, K>(act, px + off, py + off, n, T(scale[g]), T(scale[g] * shift[g]));
-  });
-}
-
-// oi = a * gi * f'(xi); returns sum(gi * (f(xi) - c)) when DOT
-template <typename T, int64_t K, bool DOT>
-double backward_block(const Act<T, K> act, const T* xi, const T* gi, T* oi, int64_t n, T a, T c) {
-  double s = 0;
-  for (int64_t j = 0; j < n; j += INNER) {
-    const int64_t m = std::min(INNER, n - j);
-    const T* xj = xi + j;
-    const T* gj = gi + j;
-    T* oj = oi + j;
-    T t = 0;
-#pragma omp simd reduction(+ : t)
-    for (int64_t i = 0; i < m; ++i) {
-      T f, df;
-      act.eval(xj[i], f, df);
-      oj[i] = a * gj[i] * df;
-      if (DOT) t += gj[i] * (f - c);
-    }
-    s += t;
-  }
-  return s;
-}
-
-template <typename T, int64_t K>
-void backward_impl(const at::Tensor& grad, const at::Tensor& x, at::Tensor& gx, const Act<T, K>& act,
-                   const double* scale, const double* shift, bool dot, double* out) {
-  const int64_t G = x.size(0), M = x.size(1), nb = (M + BLOCK - 1) / BLOCK;
-  const T* px = x.data_ptr<T>();
-  const T* pg = grad.data_ptr<T>();
-  T* po = gx.data_ptr<T>();
-  std::vector<double> part(G * nb, 0.0);
-  for_blocks(G, M, [&](int64_t b, int64_t g, int64_t off, int64_t n) {
-    const T a = T(scale[g]), c = T(shift[g]);
-    if (dot) part[b] = backward_block<T, K, true>(act, px + off, pg + off, po + off, n, a, c);
-    else backward_block<T, K, false>(act, px + off, pg + off, po + off, n, a, c);
-  });
-  reduce_rows(part, G, nb, 1, out);
-}
-
-// yi = a * yi - c
-template <typename T>
-void affine_block(T* yi, int64_t n, T a, T c) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) yi[i] = a * yi[i] - c;
-}
-
-template <typename T>
-void affine_impl(at::Tensor& y, const double* scale, const double* shift) {
-  T* py = y.data_ptr<T>();
-  for_blocks(y.size(0), y.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
-    affine_block<T>(py + off, n, T(scale[g]), T(scale[g] * shift[g]));
-  });
-}
-
-void check(const at::Tensor& t, const char* name, int64_t G = -1, int64_t M = -1) {
-  TORCH_CHECK(t.device().is_cpu() && t.dim() == 2 && t.is_contiguous(), name, ": contiguous 2-D CPU only");
-  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name, ": float32/64 only");
-  TORCH_CHECK(G < 0 || (t.size(0) == G && t.size(1) == M), name, " has the wrong shape");
-}
-
-const double* rows(const at::Tensor& t, int64_t G, const char* name) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kDouble && t.is_contiguous() && t.numel() == G,
-              name, " must be a contiguous float64 CPU tensor with one value per row");
-  return t.data_ptr<double>();
-}
-
-template <typename T, typename F>
-void dispatch(int64_t kind, double p0, double p1, double lam, const F& fn) {
-  switch (kind) {
-    case LEAKY: fn(Act<T, LEAKY>{T(p0), T(p1), T(lam)}); break;
-    case SILU: fn(Act<T, SILU>{T(p0), T(p1), T(lam)}); break;
-    case ELU: fn(Act<T, ELU>{T(p0), T(p1), T(lam)}); break;
-    case LSELU: fn(Act<T, LSELU>{T(p0), T(p1), T(lam)}); break;
-    default: TORCH_CHECK(false, "unknown activation kind ", kind);
-  }
-}
-
-}  // namespace
-
-// (G, 6) float64 per-row n and sums of x, x^2, f, f^2, f'^2; writes f(x) into y.
-at::Tensor moments(const at::Tensor& x, at::Tensor y, int64_t kind, double p0, double p1, double lam) {
-  check(x, "x");
-  check(y, "y", x.size(0), x.size(1));
-  TORCH_CHECK(y.scalar_type() == x.scalar_type(), "y dtype");
-  auto out = at::empty({x.size(0), 6}, x.options().dtype(at::kDouble));
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moments", [&] {
-    dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) {
-      moments_impl(x, y.data_ptr<scalar_t>(), act, out.data_ptr<double>());
-    });
-  });
-  return out;
-}
-
-// The statistics of normalized_activation (see normalized.py, which states the same rules):
-// per row (mean, rho, rho', scale) and the new batch count, as float64 tensors. moments is None
-// in eval; instance takes each row's own statistics; otherwise the running values are updated.
-std::vector<at::Tensor> statistics(std::optional<at::Tensor> moments, std::optional<at::Tensor> mean,
-                                   std::optional<at::Tensor> rho, std::optional<at::Tensor> rho_prime,
-                                   std::optional<at::Tensor> count, bool instance, double momentum,
-                                   double lower, double upper, double tol, double b_tanh_alpha) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const int64_t G = moments ? moments->size(0) : 1;
-  auto opts = at::TensorOptions().dtype(at::kDouble);
-  at::Tensor o_mean = at::empty({G}, opts), o_rho = at::empty({G}, opts), o_rhop = at::empty({G}, opts);
-  at::Tensor o_scale = at::empty({G}, opts), o_count = at::empty({1}, opts);
-  double* pm = o_mean.data_ptr<double>();
-  double* pr = o_rho.data_ptr<double>();
-  double* pp = o_rhop.data_ptr<double>();
-  double c = count ? count->item<double>() : 0.0;
-  for (int64_t g = 0; g < G; ++g) {
-    double m_new = 0, r_new = nan, p_new = nan;
-    if (moments) {
-      TORCH_CHECK(moments->scalar_type() == at::kDouble && moments->is_contiguous(), "moments: float64");
-      const double* s = moments->data_ptr<double>() + g * 6;
-      const double n = s[0], mean_x = s[1] / n, ex2 = s[2] / n, var_x = ex2 - mean_x * mean_x;
-      m_new = s[3] / n;
-      const double var_y = std::max(s[4] / n - m_new * m_new, 0.0);
-      r_new = var_x > tol * ex2 && var_y > 0 ? var_y / var_x : nan;
-      p_new = s[5] / n > 0 ? s[5] / n : nan;
-    }
-    if (instance) {
-      pm[g] = m_new;
-      pr[g] = std::isfinite(r_new) ? r_new : 1.0;
-      pp[g] = std::isfinite(p_new) ? p_new : 1.0;
-    } else {
-      const double m_old = mean->item<double>(), r_old = rho->item<double>();
-      const double p_old = rho_prime->item<double>();
-      pm[g] = m_old, pr[g] = r_old, pp[g] = p_old;
-      if (moments) {
-        const bool first = c == 0;
-        const double w = momentum < 0 ? 1.0 / (c + 1) : momentum;
-        auto take = [&](double old, double now, bool gated) {
-          const bool ok = std::isfinite(now) && (!gated || first || (now > lower * old && now < upper * old));
-          return ok ? (first ? now : old + w * (now - old)) : old;
-        };
-        pm[g] = take(m_old, m_new, false);
-        pr[g] = take(r_old, r_new, true);
-        pp[g] = take(p_old, p_new, true);
-        c += (!first || (std::isfinite(r_new) && std::isfinite(p_new))) ? 1 : 0;
-      }
-    }
-    o_scale.data_ptr<double>()[g] = std::sqrt(0.5 * (1.0 / pr[g] + 1.0 / pp[g])) + b_tanh_alpha;
-  }
-  o_count.data_ptr<double>()[0] = c;
-  return {o_mean, o_rho, o_rhop, o_scale, o_count};
-}
-
-// y = scale[g] * (f(x) - shift[g]) row by row.
-void forward(const at::Tensor& x, at::Tensor y, const at::Tensor& scale, const at::Tensor& shift,
-             int64_t kind, double p0, double p1, double lam) {
-  check(x, "x");
-  check(y, "y", x.size(0), x.size(1));
-  TORCH_CHECK(y.scalar_type() == x.scalar_type(), "y dtype");
-  const double* sc = rows(scale, x.size(0), "scale");
-  const double* sh = rows(shift, x.size(0), "shift");
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "forward", [&] {
-    dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) { forward_impl(x, y, act, sc, sh); });
-  });
-}
-
-// gx = scale[g] * grad * f'(x); returns per-row sum(grad * (f(x) - shift[g])) when dot (else zeros).
-at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor gx, const at::Tensor& scale,
-                    const at::Tensor& shift, int64_t kind, double p0, double p1, double lam, bool dot) {
-  check(x, "x");
-  check(grad, "grad", x.size(0), x.size(1));
-  check(gx, "gx", x.size(0), x.size(1));
-  TORCH_CHECK(grad.scalar_type() == x.scalar_type() && gx.scalar_type() == x.scalar_type(), "grad dtype");
-  const double* sc = rows(scale, x.size(0), "scale");
-  const double* sh = rows(shift, x.size(0), "shift");
-  auto out = at::zeros({x.size(0)}, x.options().dtype(at::kDouble));
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "backward", [&] {
-    dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) {
-      backward_impl(grad, x, gx, act, sc, sh, dot, out.data_ptr<double>());
-    });
-  });
-  return out;
-}
-
-// y = scale[g] * (y - shift[g]) in place.
-void affine(at::Tensor y, const at::Tensor& scale, const at::Tensor& shift) {
-  check(y, "y");
-  const double* sc = rows(scale, y.size(0), "scale");
-  const double* sh = rows(shift, y.size(0), "shift");
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "affine", [&] { affine_impl<scalar_t>(y, sc, sh); });
-}
-
-TORCH_LIBRARY(NAMESPACE, m) {
-  m.def("moments(Tensor x, Tensor(a!) y, int kind, float p0, float p1, float lam) -> Tensor", &moments);
-  m.def("statistics(Tensor? moments, Tensor? mean, Tensor? rho, Tensor? rho_prime, Tensor? count, "
-        "bool instance, float momentum, float lower, float upper, float tol, float b_tanh_alpha) -> Tensor[]",
-        &statistics);
-  m.def("forward(Tensor x, Tensor(a!) y, Tensor scale, Tensor shift, int kind, float p0, float p1, "
-        "float lam) -> ()", &forward);
-  m.def("backward(Tensor grad, Tensor x, Tensor(a!) gx, Tensor scale, Tensor shift, int kind, float p0, "
-        "float p1, float lam, bool dot) -> Tensor", &backward);
-  m.def("affine(Tensor(a!) y, Tensor scale, Tensor shift) -> ()", &affine);
-}
-"""
-
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
-_FLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"]
+_SOURCE = Path(__file__).with_name("_fused.cpp")
+# x86-64 microarchitecture levels for torch's CPU capabilities (what torch found this CPU supports)
+_X86_LEVEL = {"AVX512": "x86-64-v4", "AVX2": "x86-64-v3"}
+_WAIT_TIMEOUT = 3  # the builder's exit status when another process held the build lock too long
 _state: dict[str, Any] = {
     "module": None,
     "tried": False,
+    "error": None,
     "enabled": os.environ.get("NORMACT_FUSED_KERNELS", "1") != "0",
 }
 
 
-def _build() -> Any:
-    """Compile and load the kernels as the torch operator library ``torch.ops.<name>``."""
-    from torch.utils.cpp_extension import get_default_build_root, load
+class Build(NamedTuple):
+    """Where and how the kernels are built on this machine, in this environment."""
 
-    key = "|".join([_SOURCE, *_FLAGS, torch.__version__, torch.backends.cpu.get_cpu_capability()])
-    name = "normact_fused_" + hashlib.sha256(key.encode()).hexdigest()[:16]
-    folder = os.path.join(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root(), "normact")
-    source = os.path.join(folder, f"{name}.cpp")
-    if not os.path.exists(source):  # written once, atomically: other processes may be building too
-        os.makedirs(folder, exist_ok=True)
-        partial = f"{source}.{os.getpid()}"
-        with open(partial, "w") as f:
-            f.write(_SOURCE.replace("NAMESPACE", name))
-        os.replace(partial, source)
-    _log.info("building the fused CPU kernels %s (once; cached by torch)", name)
-    load(name, [source], extra_cflags=_FLAGS, extra_ldflags=["-fopenmp"], is_python_module=False)
-    return getattr(torch.ops, name)
+    name: str  # also the operator namespace, torch.ops.<name>
+    folder: Path
+    target: str
+    flags: list[str]
+
+    @property
+    def library(self) -> Path:
+        return self.folder / f"{self.name}.so"
+
+    @property
+    def done(self) -> Path:
+        """Written after a build loaded; without it the folder holds an interrupted build."""
+        return self.folder / "built"
+
+    @property
+    def failed(self) -> Path:
+        return self.folder / "failed.txt"
 
 
-def kernels() -> Any:
-    """The compiled kernels (``torch.ops.<name>``), built at first call; None if disabled or unavailable."""
+def _target() -> tuple[str, list[str]]:
+    """The instruction set to compile for: the level of torch's CPU capability, never -march=native.
+
+    A binary for a level runs on every CPU of that level, so a cache shared by machines of different
+    CPU generations (a home directory on a cluster) holds one build per level and loads on each
+    machine only the one its CPU supports.
+    """
+    capability = torch.backends.cpu.get_cpu_capability()
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        level = _X86_LEVEL.get(capability, "x86-64-v2" if capability != "DEFAULT" else "x86-64")
+        return level, [f"-march={level}", "-mtune=generic"]
+    return platform.machine().lower(), []  # the compiler's default target: the platform's baseline
+
+
+def build_timeout() -> float:
+    """Seconds a process waits for the kernels to be built (``NORMACT_KERNEL_BUILD_TIMEOUT``, 300)."""
+    value = os.environ.get("NORMACT_KERNEL_BUILD_TIMEOUT", "300")
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"NORMACT_KERNEL_BUILD_TIMEOUT must be a number of seconds, got {value!r}") from None
+
+
+def build_info() -> Build:
+    """The build for this machine: its name hashes the source, flags, torch, Python and the environment.
+
+    The environment (torch's install folder) is part of the name so that two virtual environments
+    with the same torch keep separate builds instead of rebuilding over each other. The folder is
+    ``$NORMACT_KERNEL_CACHE`` or ``normact/`` under torch's extension folder (``TORCH_EXTENSIONS_DIR``).
+    """
+    from torch.utils.cpp_extension import get_default_build_root
+
+    target, march = _target()
+    flags = ["-O3", *march, "-fno-trapping-math", "-fopenmp"]
+    key = [_SOURCE.read_bytes(), *flags, torch.__version__, os.path.dirname(torch.__file__), sys.version]
+    name = "normact_fused_" + hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+    root = os.environ.get("NORMACT_KERNEL_CACHE") or os.path.join(
+        os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root(), "normact"
+    )
+    return Build(name, Path(root) / name, target, flags)
+
+
+def _compile(build: Build, wait: float) -> int:
+    """Build under an exclusive lock on the build folder (run in a child process by :func:`_build`).
+
+    The lock is an ``flock``, which the system releases when its holder dies, so a killed build never
+    leaves a lock behind; holding it, any build files without the ``built`` mark are the remains of an
+    interrupted build (torch's own ``lock`` file included) and are removed. Returns 0 when built (or
+    already built by another process), ``_WAIT_TIMEOUT`` if the lock stayed held for ``wait`` seconds.
+    """
+    import fcntl  # POSIX only; elsewhere the build fails once, remembered, with this as the reason
+
+    from torch.utils.cpp_extension import load
+
+    build.folder.mkdir(parents=True, exist_ok=True)
+    with open(build.folder / "build.lock", "a+") as lock:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return _WAIT_TIMEOUT
+                time.sleep(0.2)
+        if build.done.exists():
+            return 0
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()} on {platform.node()}\n")
+        lock.flush()
+        for path in build.folder.iterdir():
+            if path.name != "build.lock":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        defines = [f"-DNORMACT_NAMESPACE={build.name}"]
+        load(
+            build.name,
+            [str(_SOURCE)],
+            extra_cflags=build.flags + defines,
+            extra_ldflags=["-fopenmp"],
+            build_directory=str(build.folder),
+            is_python_module=False,
+        )
+        build.done.write_text(f"{build.target} {' '.join(build.flags)}\n")
+    return 0
+
+
+def _failure(build: Build) -> str | None:
+    """The reason an earlier build failed, remembered by this process tree or in the build folder."""
+    reason = os.environ.get("NORMACT_FUSED_KERNELS_FAILED")
+    if reason:
+        return reason
+    if build.failed.exists():
+        return f"{build.failed.read_text().strip()} (remembered in {build.failed})"
+    return None
+
+
+class KernelsUnavailable(RuntimeError):
+    """The fused CPU kernels could not be built or loaded; the message says why and what to do."""
+
+
+def _build(force: bool = False) -> Any:
+    """Build (in a child process, bounded by :func:`build_timeout`) and load the kernels.
+
+    ``force`` retries a build that failed before. Raises :class:`KernelsUnavailable`.
+    """
+    build = build_info()
+    if force:
+        os.environ.pop("NORMACT_FUSED_KERNELS_FAILED", None)
+        build.failed.unlink(missing_ok=True)
+    if not build.done.exists():
+        reason = _failure(build)
+        if reason:
+            raise KernelsUnavailable(
+                f"an earlier build failed: {reason}; run `normact kernels --build` to try again"
+            )
+        timeout = build_timeout()
+        ahead = "build them ahead with `normact kernels --build`"
+        print(
+            f"normact: building the fused CPU kernels for {build.target} (once, about 15 s, at most "
+            f"{timeout:g} s) in {build.folder}; {ahead}",
+            file=sys.stderr,
+            flush=True,
+        )
+        status, output = _run_builder(build, timeout)
+        if status == _WAIT_TIMEOUT or status is None:
+            holder = (build.folder / "build.lock").read_text().strip() or "another process"
+            raise KernelsUnavailable(
+                f"the build did not finish within {timeout:g} s (NORMACT_KERNEL_BUILD_TIMEOUT; lock held "
+                f"by {holder}); {ahead}"
+            )
+        if status != 0:
+            reason = " | ".join(output.strip().splitlines()[-3:]) or f"builder exit status {status}"
+            os.environ["NORMACT_FUSED_KERNELS_FAILED"] = reason
+            with contextlib.suppress(OSError):  # a read-only cache: remembered by this process tree only
+                build.failed.write_text(reason + "\n")
+            raise KernelsUnavailable(f"the build failed: {reason}")
+    try:
+        torch.ops.load_library(str(build.library))
+    except OSError as error:
+        raise KernelsUnavailable(f"{build.library} does not load ({error}); rebuild with --build") from error
+    return getattr(torch.ops, build.name)
+
+
+def _run_builder(build: Build, timeout: float) -> tuple[int | None, str]:
+    """Run :func:`_compile` in a child process; its status (None on timeout) and output."""
+    code = "import sys; from normact.functional import _fused as f; "
+    code += f"sys.exit(f._compile(f.build_info(), {timeout}))"
+    path = [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")]  # this normact, first
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, path))}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,  # one process group with its compilers, to end them all on a timeout
+    )
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, output
+    except subprocess.TimeoutExpired:
+        _end(proc)
+        return None, proc.communicate()[0]
+    except BaseException:  # Ctrl-C: end the builder and its compilers too
+        _end(proc)
+        raise
+
+
+def _end(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def kernels(force: bool = False) -> Any:
+    """The compiled kernels (``torch.ops.<name>``), built at first call; None if disabled or unavailable.
+
+    ``force`` tries again after a failure. A build or load that fails warns once, naming the cause.
+    """
     if not _state["enabled"]:
         return None
-    if not _state["tried"]:
+    if force or not _state["tried"]:
         _state["tried"] = True
         try:
-            _state["module"] = _build()
-        except Exception as error:  # no compiler, no ninja, read-only cache, ...
+            _state["module"], _state["error"] = _build(force), None
+        except KernelsUnavailable as error:
+            _state["error"] = str(error)
             warnings.warn(
-                f"normact: the fused CPU kernels could not be built ({type(error).__name__}: {error}); "
-                "using the pure-torch path. Set NORMACT_FUSED_KERNELS=0 to skip the attempt.",
+                f"normact: the fused CPU kernels are not used ({error}); running the pure-torch path. "
+                "Set NORMACT_FUSED_KERNELS=0 to skip them.",
                 RuntimeWarning,
                 stacklevel=3,
             )
