@@ -99,4 +99,5 @@ def test_smoke_scale_end_to_end(tmp_path):
     assert "| NReLU |" in result.path.read_text() and (result.path.parent / "accuracy.png").is_file()
     assert result.report.verdicts == []  # no pair of a claim
     history = ResultsStore(tmp_path / "r.sqlite").history(result.items[0].run_id)
-    assert {"test_acc", "score", "train_loss"} <= set(history[0])
+    assert [h["epoch"] for h in history] == [0, 1] and "score" in history[0]  # the initial model's Score
+    assert {"test_acc", "score", "train_loss"} <= set(history[1])

@@ -32,14 +32,15 @@ def test_reproduce_runs_reports_and_resumes(tmp_path, data_dir, tiny_preset, cap
     db = ResultsStore(store)
     done = {(r.variant, r.seed): r for r in db.runs()}
     history = db.history(done["nrelu", 0].id)
-    assert [h["epoch"] for h in history] == [1, 2]
+    assert [h["epoch"] for h in history] == [0, 1, 2]  # the initial model's probes, then two epochs
+    assert "test_acc" not in history[0] and {"score", "weight_mean/features.0.weight"} <= set(history[0])
     assert {
         "test_acc",
         "score",
         "rho/features.1",
         "rho_prime/classifier.4",
         "weight_mean/features.0.weight",
-    } <= set(history[0])
+    } <= set(history[1])
     assert (tmp_path / "results" / "runs" / tiny_preset).is_dir()  # checkpoints beside the store
 
     with fused_kernels(False):

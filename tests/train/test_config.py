@@ -88,6 +88,16 @@ def test_yaml_float_without_dot_is_a_float():
         ({}, ["data.batch_size=-2"], r"config key 'data.batch_size' must be >= 1, got -2"),
         ({}, ["train.probe_samples=0"], r"config key 'train.probe_samples' must be >= 1, got 0"),
         ({}, ["data.mixup_alpha=-0.5"], r"config key 'data.mixup_alpha' must be >= 0, got -0.5"),
+        (
+            {},
+            ["data.mixup_alpha=0.7", "train.label_smoothing=0.1"],
+            r"'train.label_smoothing' and 'data.mixup_alpha' cannot both be set",
+        ),
+        (
+            {},
+            ["data.mixup_alpha=0.7", "train.task=translation"],
+            r"'data.mixup_alpha' works with train.task=classification only, got train.task='translation'",
+        ),
     ],
 )
 def test_bad_keys_and_types_are_named(source, overrides, message):

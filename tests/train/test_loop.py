@@ -304,3 +304,24 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     _assert_same_optimizer(full.checkpoint, resumed.checkpoint)
     assert _drop_time(store.history(resumed.run_id)) == _drop_time(full.history)
     assert store.get_run(resumed.run_id).status == "finished"
+
+
+def test_probes_measure_the_initial_model_as_epoch_0(tmp_path):
+    from normact.models import create_model
+    from normact.probes.callbacks import build_probe_callbacks
+
+    store = ResultsStore(tmp_path / "r.sqlite")
+    cfg = tiny_config(tmp_path, "train.probes=[weight_means]")
+    result = train(cfg, store, data=make_splits())
+    torch.manual_seed(cfg.train.seed)  # the initial model, built again as the runner builds it
+    initial = create_model("tiny_mlp", num_classes=3, input_shape=(8,), act="relu")
+    expected = build_probe_callbacks(["weight_means"])[0].on_epoch_end(initial, 0, [])
+    assert result.history[0] == {"epoch": 0, **expected}
+    assert [h["epoch"] for h in result.history] == [0, 1, 2, 3] and result.epochs_done == 3
+    assert store.history(result.run_id) == result.history
+    without = train(tiny_config(None), data=make_splits())  # measuring changes nothing of the run
+    assert _drop_time(without.history) == [
+        {k: v for k, v in h.items() if not k.startswith("weight_mean/")} for h in _drop_time(result.history[1:])
+    ]
+    resumed = train(cfg, store, data=make_splits(), resume=True)  # epoch 0 is kept, not measured again
+    assert store.history(resumed.run_id)[0] == result.history[0]

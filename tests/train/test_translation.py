@@ -97,7 +97,7 @@ def test_training_loss_has_label_smoothing(splits):
     model = Oracle(len(splits.target_vocab), None)
     logits, target = model(src, tgt[:, :-1]), tgt[:, 1:]
     keep = target != 0
-    loss, hits, n = TranslationTask(splits, label_smoothing=0.1).step(model, src, tgt)
+    loss, hits, n, _ = TranslationTask(splits, label_smoothing=0.1).step(model, src, tgt)
     expected = F.cross_entropy(logits[keep], target[keep], label_smoothing=0.1)
     assert float(loss) == pytest.approx(float(expected), rel=1e-6) and int(n) == int(keep.sum())
     assert int(hits) == int((logits.argmax(-1)[keep] == target[keep]).sum())
@@ -125,7 +125,7 @@ def test_translation_run_end_to_end(tmp_path):
 
 def test_translation_needs_parallel_text_and_no_mixup(tmp_path):
     root = write_copy_task(tmp_path / "data" / "iwslt")
-    with pytest.raises(ValueError, match=r"mixup_alpha works with train\.task=classification only"):
+    with pytest.raises(ValueError, match=r"mixup_alpha' works with train\.task=classification only"):
         train(tiny_transformer_config(root, **{"data.mixup_alpha": 0.2, "train.label_smoothing": 0.0}))
     cfg = load_config({"train": {"task": "translation", "out_dir": None, "progress": "none"}})
     with pytest.raises(ValueError, match="needs a parallel-text dataset"):

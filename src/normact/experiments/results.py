@@ -33,6 +33,7 @@ class RunData:
     status: str  # finished | diverged
     diverged_epoch: int | None
     metrics: dict[str, np.ndarray]  # key -> values of epochs 1..epochs_done
+    initial: dict[str, float] = field(default_factory=dict)  # the probes of the initial model (epoch 0)
 
 
 @dataclass
@@ -147,15 +148,19 @@ def collect_runs(
         values[row.run_id].setdefault(row.key, {})[row.epoch] = row.value
     compute = 0.0
     for run_id, record in records.items():
-        metrics = {}
+        metrics, initial = {}, {}
         for key, by_epoch in values[run_id].items():
+            if 0 in by_epoch:
+                initial[key] = by_epoch.pop(0)
+            if not by_epoch:
+                continue
             arr = np.full(max(by_epoch), np.nan)
             for epoch, v in by_epoch.items():
                 arr[epoch - 1] = v
             metrics[key] = arr
         compute += float(np.nansum(metrics.get("time", [])))
         runs[record.variant].append(
-            RunData(record.variant, record.seed, run_id, record.status, record.diverged_epoch, metrics)
+            RunData(record.variant, record.seed, run_id, record.status, record.diverged_epoch, metrics, initial)
         )
     for variant in runs:
         runs[variant].sort(key=lambda r: r.seed)

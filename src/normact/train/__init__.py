@@ -15,7 +15,8 @@ from normact.train.config import (
     load_config,
     with_overrides,
 )
-from normact.train.loop import Callback, RunResult, Splits, StepCallback, checkpoint_path, evaluate, train
+from normact.train.classification import evaluate
+from normact.train.loop import Callback, RunResult, Splits, StepCallback, checkpoint_path, train
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients, lr_factor, param_groups
 from normact.train.store import DEFAULT_STORE, MetricRow, ResultsStore, RunRecord
 from normact.train.sweep import Sweep, SweepItem, load_sweep, run_sweep

@@ -136,6 +136,19 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        """Settings that are valid alone but not together."""
+        if self.train.label_smoothing and self.data.mixup_alpha:
+            raise ConfigError(
+                "config keys 'train.label_smoothing' and 'data.mixup_alpha' cannot both be set; "
+                "set one of them to 0"
+            )
+        if self.data.mixup_alpha and self.train.task != "classification":
+            raise ConfigError(
+                f"config key 'data.mixup_alpha' works with train.task=classification only, "
+                f"got train.task={self.train.task!r}"
+            )
+
 
 class ConfigError(ValueError):
     """A config key is unknown or its value has the wrong type or range."""

@@ -1,8 +1,10 @@
 """Train one run: seeded, checkpointed each epoch, evaluated each epoch, stopped on divergence.
 
-``train(config)`` builds the data, model, optimiser and schedule from the config, trains with
-cross-entropy (of classes, or of target tokens for ``train.task: translation``, see
-``normact.train.translation``) for ``train.epochs`` epochs and returns a ``RunResult``. After every
+``train(config)`` builds the data, model, optimiser and schedule from the config, trains the task of
+``train.task`` (cross-entropy of classes, ``normact.train.classification``, or of target tokens,
+``normact.train.translation``; each epoch is one path over the task's ``step``) for ``train.epochs``
+epochs and returns a ``RunResult``. The probes of ``train.probes`` also measure the initial model, stored
+as epoch 0. After every
 epoch it evaluates on the test set, calls the callbacks, writes the metrics to the results store (if
 given) and saves an atomic checkpoint; ``resume=True`` continues from that checkpoint and on CPU reproduces an
 uninterrupted run bit for bit (see ``docs/training.md`` for what that covers).
@@ -26,13 +28,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from normact.functional.normalized import NonFiniteStatistics
 from normact.train.batches import Batches, Transform
+from normact.train.classification import ClassificationTask, Step
 from normact.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from normact.train.config import Config, DataConfig, ModelConfig, config_hash, config_to_dict
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients
@@ -83,6 +85,16 @@ class StepCallback(Protocol):
     def on_train_step(self, model: nn.Module, step: int, x: Tensor, y: Tensor) -> None: ...
 
 
+class Task(Protocol):
+    """What the loop needs of a task (``ClassificationTask``, ``normact.train.translation.TranslationTask``)."""
+
+    model_kwargs: dict[str, Any]  # extra arguments of the model builder
+
+    def step(self, model: nn.Module, x: Tensor, y: Tensor) -> Step: ...
+
+    def evaluate(self, model: nn.Module, batches: Batches) -> dict[str, float]: ...
+
+
 @dataclass
 class RunResult:
     """The outcome of ``train``: status, per-epoch history (as stored) and the trained model."""
@@ -90,7 +102,9 @@ class RunResult:
     status: str  # "finished" or "diverged"
     epochs_done: int
     diverged_epoch: int | None
-    history: list[dict[str, float]]  # one {metric: value} per epoch, with an "epoch" entry
+    # one {metric: value} per epoch, with an "epoch" entry; epoch 0 (the initial model's probes) first
+    # when train.probes are set
+    history: list[dict[str, float]]
     model: nn.Module
     config_hash: str
     run_id: int | None = None
@@ -157,7 +171,7 @@ def train(
         config: the run.
         store: results store receiving the run's status and per-epoch metrics.
         callbacks: per-epoch measurements (see ``Callback``); those named in ``train.probes`` are
-            added after them.
+            added after them, and also measure the initial model, stored as epoch 0.
         data: the dataset; None loads ``config.data`` through ``normact.data.load_dataset``.
         resume: continue from the run's checkpoint when there is one (a fresh start otherwise).
 
@@ -169,10 +183,12 @@ def train(
         diverging epoch's training metrics up to the divergence are stored as an incomplete epoch.
         Any other exception marks the run ``failed`` in the store (with its traceback) and is re-raised.
     """
+    probes: list[Callback] = []
     if config.train.probes:
         from normact.probes.callbacks import build_probe_callbacks
 
-        callbacks = [*callbacks, *build_probe_callbacks(config.train.probes)]
+        probes = list(build_probe_callbacks(config.train.probes))
+    callbacks = [*callbacks, *probes]
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callback {cb!r} has no on_epoch_end(model, epoch, batches) method")
@@ -200,7 +216,7 @@ def train(
             store.log_epoch(run_id, entry["epoch"], {k: v for k, v in entry.items() if k != "epoch"})
     try:
         with _runtime(config):
-            result = _Run(config, run_hash, store, run_id, callbacks, data, ckpt_path).fit(state)
+            result = _Run(config, run_hash, store, run_id, callbacks, probes, data, ckpt_path).fit(state)
     except BaseException:
         if store is not None:
             store.finish_run(run_id, "failed", error=traceback.format_exc())
@@ -248,19 +264,6 @@ def _isolated(model: nn.Module) -> Iterator[None]:
         set_rng_state(rng)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, batches: Batches) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` over ``batches`` (in eval mode)."""
-    loss, correct, count = 0.0, 0, 0
-    with _isolated(model):
-        for x, y in batches:
-            logits = model(x)
-            loss += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-            count += len(y)
-    return loss / count, correct / count
-
-
 class _Run:
     """The state of one run between ``train`` entering and leaving."""
 
@@ -271,10 +274,11 @@ class _Run:
         store: ResultsStore | None,
         run_id: int | None,
         callbacks: Sequence[Callback],
+        probes: Sequence[Callback],
         data: Splits | None,
         ckpt_path: Path | None,
     ) -> None:
-        self.config, self.run_hash, self.callbacks = config, run_hash, callbacks
+        self.config, self.run_hash, self.callbacks, self.probes = config, run_hash, callbacks, probes
         self.store, self.run_id = store, run_id
         self.ckpt_path = ckpt_path
         cfg, seed = config.train, config.train.seed
@@ -283,7 +287,7 @@ class _Run:
         self.data_gen = torch.Generator().manual_seed(stream_seed(seed, 1))
         self.aug_gen = torch.Generator().manual_seed(stream_seed(seed, 2))
         dcfg = config.data
-        self.task = _build_task(config, data)
+        self.task = _build_task(config, data, self.aug_gen)
         normalize = _build_normalize(data) if dcfg.normalize else []
         self.train_batches = Batches(
             data.train,
@@ -301,13 +305,13 @@ class _Run:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global state user code draws from)
         random.seed(seed)
-        extra = {} if self.task is None else {"src_vocab_size": self.task.src_vocab_size}
-        self.model = build_model(config.model, data.num_classes, data.input_shape, **extra).to(device)
+        self.model = build_model(
+            config.model, data.num_classes, data.input_shape, **self.task.model_kwargs
+        ).to(device)
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler = build_scheduler(
             self.optimizer, config.schedule, config.optim.lr, cfg.epochs, len(self.train_batches)
         )
-        self.mixup = _build_mixup(dcfg.mixup_alpha)
         self.step_callbacks = [cb for cb in callbacks if isinstance(cb, StepCallback)]
         mode = cfg.progress
         self.progress = ("bar" if sys.stderr.isatty() else "log") if mode == "auto" else mode
@@ -318,6 +322,8 @@ class _Run:
         if state is not None:
             self._restore(state)
             start = state["epoch"] + 1
+        elif self.probes:  # the initial model, as epoch 0
+            self._record(0, self._measure(0, {}, self.probes))
         for epoch in range(start, self.config.train.epochs + 1):
             tic = time.perf_counter()
             try:
@@ -340,7 +346,11 @@ class _Run:
     def _result(self, status: str, diverged_epoch: int | None, divergence: str | None = None) -> RunResult:
         return RunResult(
             status=status,
-            epochs_done=len(self.history) if diverged_epoch is None else diverged_epoch - 1,
+            epochs_done=(
+                sum(entry["epoch"] > 0 for entry in self.history)
+                if diverged_epoch is None
+                else diverged_epoch - 1
+            ),
             diverged_epoch=diverged_epoch,
             history=self.history,
             model=self.model,
@@ -356,13 +366,9 @@ class _Run:
 
     def _epoch(self, epoch: int, tic: float) -> None:
         train_metrics = self._train_epoch(epoch)
-        evaluation: dict[str, float] = {}
-        if self.task is None:
-            test_loss, test_acc = evaluate(self.model, self.test_batches)
-        else:
-            with _isolated(self.model):
-                evaluation = self.task.evaluate(self.model, self.test_batches)
-            test_loss, test_acc = evaluation.pop("test_loss"), evaluation.pop("test_acc")
+        with _isolated(self.model):
+            evaluation = self.task.evaluate(self.model, self.test_batches)
+        test_loss, test_acc = evaluation.pop("test_loss"), evaluation.pop("test_acc")
         finite = [torch.isfinite(p).all() for p in self.model.parameters()]
         if finite and not bool(torch.stack(finite).all()):  # one device sync
             raise _Diverged("non-finite parameters at the end of the epoch", None, train_metrics)
@@ -374,17 +380,9 @@ class _Run:
             "test_acc": test_acc,
             **evaluation,
         }
-        for cb in self.callbacks:
-            with _isolated(self.model):
-                extra = dict(cb.on_epoch_end(self.model, epoch, self.probe_batches))
-            clash = sorted(set(extra) & (set(metrics) | set(BUILTIN_METRICS)))
-            if clash:
-                raise ValueError(f"callback {cb!r} returned metric names {clash} that are already taken")
-            metrics.update({k: float(v) for k, v in extra.items()})
+        self._measure(epoch, metrics, self.callbacks)
         metrics["time"] = time.perf_counter() - tic
-        self.history.append({"epoch": epoch, **metrics})
-        if self.store is not None:
-            self.store.log_epoch(self.run_id, epoch, metrics)
+        self._record(epoch, metrics)
         if self.ckpt_path is not None:
             save_checkpoint(self.ckpt_path, self._state(epoch))
         if self.progress != "none":
@@ -393,6 +391,24 @@ class _Run:
                 self._name(), epoch, self.config.train.epochs, metrics["train_loss"], metrics["train_acc"],
                 test_loss, test_acc, metrics["lr"], metrics["time"],
             )  # fmt: skip
+
+    def _measure(
+        self, epoch: int, metrics: dict[str, float], callbacks: Sequence[Callback]
+    ) -> dict[str, float]:
+        """``metrics`` with what ``callbacks`` measure of the model after ``epoch`` added."""
+        for cb in callbacks:
+            with _isolated(self.model):
+                extra = dict(cb.on_epoch_end(self.model, epoch, self.probe_batches))
+            clash = sorted(set(extra) & (set(metrics) | set(BUILTIN_METRICS)))
+            if clash:
+                raise ValueError(f"callback {cb!r} returned metric names {clash} that are already taken")
+            metrics.update({k: float(v) for k, v in extra.items()})
+        return metrics
+
+    def _record(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.history.append({"epoch": epoch, **metrics})
+        if self.store is not None:
+            self.store.log_epoch(self.run_id, epoch, metrics)
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         """``train_loss``, ``train_acc`` and ``lr``, the learning rate of the last step (of the first group).
@@ -415,20 +431,7 @@ class _Run:
         try:
             for i, (x, y) in enumerate(self.train_batches):
                 opt.zero_grad(set_to_none=True)
-                n = len(y)
-                if self.task is not None:
-                    loss, hits, n = self.task.step(model, x, y)
-                elif self.mixup is None:
-                    logits = model(x)
-                    loss = F.cross_entropy(logits, y, label_smoothing=self.config.train.label_smoothing)
-                    hits = (logits.argmax(1) == y).sum()
-                else:
-                    mixup, mixup_loss, alpha = self.mixup
-                    x, y_a, y_b, lam = mixup(x, y, alpha, self.aug_gen)
-                    logits = model(x)
-                    loss = mixup_loss(logits, y_a, y_b, lam)
-                    pred = logits.argmax(1)
-                    hits = lam * (pred == y_a).sum() + (1 - lam) * (pred == y_b).sum()
+                loss, hits, n, x = self.task.step(model, x, y)
                 loss.backward()
                 clip_gradients(model.parameters(), optim_cfg.clip_grad_value, optim_cfg.clip_grad_norm)
                 for cb in self.step_callbacks:
@@ -530,24 +533,10 @@ def _build_normalize(data: Splits) -> list[Transform]:
     return [Normalize(mean, std)]
 
 
-def _build_task(config: Config, data: Splits) -> Any:
-    """None for classification (the loop's own code), else the task object (``train.task``)."""
-    if config.train.label_smoothing and config.data.mixup_alpha:
-        raise ValueError(
-            "train.label_smoothing and data.mixup_alpha cannot be combined; set one of them to 0"
-        )
+def _build_task(config: Config, data: Splits, generator: torch.Generator) -> Task:
+    """The task object of ``train.task``; mixup draws from ``generator``."""
     if config.train.task == "classification":
-        return None
-    if config.data.mixup_alpha:
-        raise ValueError("data.mixup_alpha works with train.task=classification only")
+        return ClassificationTask(config.train.label_smoothing, config.data.mixup_alpha, generator)
     from normact.train.translation import TranslationTask
 
     return TranslationTask(data, config.train.label_smoothing)
-
-
-def _build_mixup(alpha: float) -> tuple[Any, Any, float] | None:
-    if alpha == 0:
-        return None
-    from normact.data import mixup, mixup_loss
-
-    return mixup, mixup_loss, alpha

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from normact.train.bleu import corpus_bleu
+from normact.train.classification import Step
 
 __all__ = ["TranslationTask", "strip_tokens"]
 
@@ -56,11 +57,11 @@ class TranslationTask:
         self.pad, self.unk = vocab.pad_index, vocab.unk_index
         self.bos, self.eos = vocab.stoi["<bos>"], vocab.stoi["<eos>"]
         self.label_smoothing = label_smoothing
-        self.src_vocab_size = len(data.vocab)
+        self.model_kwargs = {"src_vocab_size": len(data.vocab)}
 
-    def step(self, model: nn.Module, src: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def step(self, model: nn.Module, src: Tensor, tgt: Tensor) -> Step:
         """Training loss (mean over target tokens), correct tokens and the number of target tokens."""
-        return self._loss(model, src, tgt, self.label_smoothing)
+        return Step(*self._loss(model, src, tgt, self.label_smoothing), src)
 
     def _loss(self, model: nn.Module, src: Tensor, tgt: Tensor, smoothing: float) -> tuple[Tensor, ...]:
         logits = model(src, tgt[:, :-1])
