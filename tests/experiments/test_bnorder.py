@@ -245,7 +245,9 @@ def test_tiny_real_run_end_to_end(tmp_path):
     torch.manual_seed(0)
     result = reproduce(name, "tiny", store=tmp_path / "r.sqlite", data_dir=tmp_path / "data", jobs=1)
     assert [i.status for i in result.items] == ["finished", "finished"]
-    history = ResultsStore(tmp_path / "r.sqlite").history(ResultsStore(tmp_path / "r.sqlite").runs()[1].id)[-1]
+    history = ResultsStore(tmp_path / "r.sqlite").history(ResultsStore(tmp_path / "r.sqlite").runs()[1].id)[
+        -1
+    ]
     sat = [k for k in history if k.startswith("saturation/")]
     spars = [k for k in history if k.startswith("sparsity/")]
     assert len(sat) == 10 and "saturation/features.conv4_1.act" in sat  # 8 convolutions and fc1, fc2

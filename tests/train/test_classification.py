@@ -28,7 +28,7 @@ def _hand_written_run(cfg, data):
     opt = build_optimizer(model, cfg.optim)
     sched = build_scheduler(opt, cfg.schedule, cfg.optim.lr, cfg.train.epochs, len(train_batches))
     history = []
-    for epoch in range(1, cfg.train.epochs + 1):
+    for _ in range(cfg.train.epochs):
         model.train()
         loss_sum, hit_sum, count = 0.0, 0.0, 0
         for x, y in train_batches:

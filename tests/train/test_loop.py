@@ -321,7 +321,8 @@ def test_probes_measure_the_initial_model_as_epoch_0(tmp_path):
     assert store.history(result.run_id) == result.history
     without = train(tiny_config(None), data=make_splits())  # measuring changes nothing of the run
     assert _drop_time(without.history) == [
-        {k: v for k, v in h.items() if not k.startswith("weight_mean/")} for h in _drop_time(result.history[1:])
+        {k: v for k, v in h.items() if not k.startswith("weight_mean/")}
+        for h in _drop_time(result.history[1:])
     ]
     resumed = train(cfg, store, data=make_splits(), resume=True)  # epoch 0 is kept, not measured again
     assert store.history(resumed.run_id)[0] == result.history[0]

@@ -160,7 +160,9 @@ def collect_runs(
             metrics[key] = arr
         compute += float(np.nansum(metrics.get("time", [])))
         runs[record.variant].append(
-            RunData(record.variant, record.seed, run_id, record.status, record.diverged_epoch, metrics, initial)
+            RunData(
+                record.variant, record.seed, run_id, record.status, record.diverged_epoch, metrics, initial
+            )
         )
     for variant in runs:
         runs[variant].sort(key=lambda r: r.seed)

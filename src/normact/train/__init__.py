@@ -2,6 +2,7 @@
 
 from normact.train.batches import Batches
 from normact.train.checkpoint import load_checkpoint, save_checkpoint
+from normact.train.classification import evaluate
 from normact.train.config import (
     Config,
     ConfigError,
@@ -15,7 +16,6 @@ from normact.train.config import (
     load_config,
     with_overrides,
 )
-from normact.train.classification import evaluate
 from normact.train.loop import Callback, RunResult, Splits, StepCallback, checkpoint_path, train
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients, lr_factor, param_groups
 from normact.train.store import DEFAULT_STORE, MetricRow, ResultsStore, RunRecord

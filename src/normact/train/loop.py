@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 
 from normact.functional.normalized import NonFiniteStatistics
 from normact.train.batches import Batches, Transform
-from normact.train.classification import ClassificationTask, Step
 from normact.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from normact.train.classification import ClassificationTask, Step
 from normact.train.config import Config, DataConfig, ModelConfig, config_hash, config_to_dict
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients
 from normact.train.store import ResultsStore
@@ -86,7 +86,7 @@ class StepCallback(Protocol):
 
 
 class Task(Protocol):
-    """What the loop needs of a task (``ClassificationTask``, ``normact.train.translation.TranslationTask``)."""
+    """What the loop needs of a task: ``ClassificationTask`` or ``translation.TranslationTask``."""
 
     model_kwargs: dict[str, Any]  # extra arguments of the model builder
 
