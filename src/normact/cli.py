@@ -181,8 +181,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 _RUN_COLUMNS = (
-    "id", "study", "variant", "seed", "status", "epochs_done", "diverged_epoch", "test_acc", "updated_at",
+    "id", "study", "variant", "seed", "status", "epochs_done", "diverged_epoch", "test_acc", "device",
+    "precision", "world_size", "updated_at",
 )  # fmt: skip
+_RUN_JSON_ONLY = ("device_name", "torch_version")  # in --json, too long for the table
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -193,7 +195,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     store = ResultsStore(args.store)
     records = store.runs(study=args.study, variant=args.variant, status=args.status)
     finals = store.final_metrics([r.id for r in records], ["test_acc", "test_loss"])
-    rows = [{c: getattr(r, c, None) for c in _RUN_COLUMNS} | finals.get(r.id, {}) for r in records]
+    columns = (*_RUN_COLUMNS, *_RUN_JSON_ONLY)
+    rows = [{c: getattr(r, c, None) for c in columns} | finals.get(r.id, {}) for r in records]
     if args.json:
         print(json.dumps(_finite(rows)))
         return 0

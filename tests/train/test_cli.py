@@ -2,6 +2,7 @@ import json
 import types
 
 import pytest
+import torch
 import yaml
 
 from normact import cli
@@ -32,11 +33,13 @@ def test_train_resume_and_runs(files, capsys):
     assert main(["runs", "--store", files.store]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["id", "study", "variant", "seed", "status", "epochs_done", "diverged_epoch",
-                                "test_acc", "updated_at"]  # fmt: skip
+                                "test_acc", "device", "precision", "world_size", "updated_at"]  # fmt: skip
     assert lines[1].split()[:7] == ["1", "tiny", "default", "0", "finished", "2", "-"] and len(lines) == 2
+    assert lines[1].split()[8:11] == ["cpu", "fp32", "1"]
     assert main(["runs", "--store", files.store, "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["status"] == "finished" and 0 <= row["test_acc"] <= 1 and row["test_loss"] > 0
+    assert row["torch_version"] == torch.__version__ and row["device_name"]
 
 
 def test_sweep_then_rerun_skips(files, capsys):

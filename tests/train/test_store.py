@@ -180,3 +180,13 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         assert all(m.value == w + r.seed + m.epoch + int(m.key[1:]) / 10 for m in rows)
     shared = store.find_run("c", "shared", 0, "x")
     assert len(store.metrics(shared.id)) == workers * 16 * 5
+
+
+def test_runtime_columns_are_stored_and_checked(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    key = {"study": "s", "variant": "v", "seed": 0, "config_hash": "h", "config": {}}
+    run_id = store.start_run(**key, runtime={"device": "cuda:1", "precision": "bf16", "world_size": 4})
+    row = store.get_run(run_id)
+    assert (row.device, row.precision, row.world_size, row.device_name) == ("cuda:1", "bf16", 4, None)
+    with pytest.raises(ValueError, match=r"unknown runtime columns \['gpu'\]"):
+        store.start_run(**key, runtime={"gpu": "a100"})

@@ -31,6 +31,20 @@ class TinyMLP(nn.Module):
         return self.fc2(self.drop(self.act(self.norm(self.fc1(self.flat(x))))))
 
 
+@register_model("tiny_conv")
+class TinyConv(nn.Module):
+    """Conv -> BatchNorm -> ReLU -> Linear on 1x4x4 images."""
+
+    def __init__(self, num_classes: int, input_shape: tuple[int, ...], act: str = "relu"):
+        super().__init__()
+        self.conv = nn.Conv2d(input_shape[0], 4, 3, padding=1)
+        self.norm = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * math.prod(input_shape[1:]), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.norm(self.conv(x))).flatten(1))
+
+
 def make_splits(data_cfg: object = None, n_train: int = 96, n_test: int = 40, image: bool = False):
     """Random Gaussian blobs, one mean per class (fixed seed): vectors (8,) or 1x4x4 images in [0, 1]."""
     g = torch.Generator().manual_seed(1234)

@@ -381,7 +381,10 @@ def normalized_activation(
             )
     group = _process_group(sync and training and not instance, process_group)
     config = _Config(base, b, momentum, lower, upper, training, instance, group)
-    out, mean, rho, rho_prime, count, _ = _NormalizedActivation.apply(input, alpha, *stats, config)
+    # under autocast the statistics still accumulate in float32 or wider (autocast would run their
+    # matrix products in its lower precision); the output has the input's dtype
+    with torch.autocast(input.device.type, enabled=False):
+        out, mean, rho, rho_prime, count, _ = _NormalizedActivation.apply(input, alpha, *stats, config)
     if training and not instance:
         with torch.no_grad():
             running_mean.copy_(mean.reshape(()))

@@ -49,7 +49,8 @@ def sum_of_squares(x: Tensor) -> Tensor:
     k = flat.numel() // _DOT_CHUNK
     rows = flat[: k * _DOT_CHUNK].view(k, 1, _DOT_CHUNK)
     tail = flat[k * _DOT_CHUNK :]
-    return torch.bmm(rows, rows.transpose(1, 2)).sum(dtype=torch.float64) + torch.dot(tail, tail)
+    with torch.autocast("cpu", enabled=False):  # not in autocast's lower precision
+        return torch.bmm(rows, rows.transpose(1, 2)).sum(dtype=torch.float64) + torch.dot(tail, tail)
 
 
 def reduce_dims(ndim: int, channel_dim: int | None) -> tuple[int, ...]:

@@ -2,7 +2,8 @@
 
 The order of the training samples is drawn from a ``torch.Generator`` owned by the run, whose state is
 saved in checkpoints, so a resumed run sees exactly the batches it would have seen. Everything runs in
-the calling process (no loader workers) so the order never depends on scheduling.
+the calling process, except the reading of samples by ``workers`` loader processes; the order is drawn
+in the calling process, so it never depends on scheduling.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class Batches:
 
     For a ``TensorDataset`` each epoch draws one permutation from ``generator`` and slices the
     tensors (no per-sample collation); the tensors are moved to ``device`` once. Any other ``Dataset``
-    goes through a single-process ``DataLoader`` whose sampler draws from ``generator``.
+    goes through a ``DataLoader`` whose sampler draws from ``generator``, with ``workers`` processes
+    reading samples and, for a CUDA device, pinned memory and non-blocking copies.
 
     Args:
         dataset: a map-style dataset of ``(x, y)`` pairs.
@@ -34,6 +36,7 @@ class Batches:
         device: where the batches are delivered.
         transforms: batch transforms ``t(x, generator)`` applied in order to each ``x`` on the device.
         transform_generator: the generator handed to the transforms.
+        workers: ``DataLoader`` worker processes (0: read in this process).
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class Batches:
         device: str | torch.device = "cpu",
         transforms: Sequence[Transform] = (),
         transform_generator: torch.Generator | None = None,
+        workers: int = 0,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -66,7 +70,14 @@ class Batches:
             subset = dataset if self.size == size else Subset(dataset, range(self.size))
             sampler = RandomSampler(subset, generator=generator) if generator is not None else None
             self.loader = DataLoader(
-                subset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, generator=generator
+                subset,
+                batch_size=batch_size,
+                sampler=sampler,
+                drop_last=drop_last,
+                generator=generator,
+                num_workers=workers,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=workers > 0,
             )
         if len(self) == 0:
             raise ValueError(f"{self.size} samples give no batch of size {batch_size} with drop_last")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -24,6 +25,7 @@ _NO_HASH = {"hash": False}  # field metadata: the value does not change what the
 # field metadata of fields added after runs were stored: hashed only when set to another value than the
 # default, so the hash of every config that leaves them alone stays what it was
 _HASH_IF_SET = {"hash": "if_set"}
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the values of train.device
 
 
 @dataclass
@@ -41,11 +43,14 @@ class DataConfig:
     transforms: list[dict[str, Any]] = field(default_factory=list)
     normalize: bool = True  # standardise every batch with the dataset's per-channel mean/std, if it has them
     mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixing weight; 0 turns mixup off
+    # DataLoader worker processes for datasets that are not in-memory tensors (the order stays the run's)
+    workers: int = field(default=0, metadata=_NO_HASH)
 
     def __post_init__(self) -> None:
         _at_least("data.batch_size", self.batch_size, 1)
         _at_least("data.eval_batch_size", self.eval_batch_size, 1)
         _at_least("data.mixup_alpha", self.mixup_alpha, 0)
+        _at_least("data.workers", self.workers, 0)
 
 
 @dataclass
@@ -100,7 +105,11 @@ class TrainConfig:
 
     epochs: int = 10
     seed: int = 0
-    device: str = "cpu"
+    device: str = "cpu"  # auto (CUDA when available), cpu, cuda, cuda:N
+    # fp32, or autocast to bf16 (CPU and CUDA) or fp16 (CUDA, with a gradient scaler)
+    precision: Literal["fp32", "bf16", "fp16"] = field(default="fp32", metadata=_HASH_IF_SET)
+    compile: bool = field(default=False, metadata=_HASH_IF_SET)  # torch.compile the model
+    channels_last: bool = field(default=False, metadata=_HASH_IF_SET)  # model and 4-d inputs channels-last
     deterministic: bool = True  # torch.use_deterministic_algorithms(True, warn_only=True)
     threads: int | None = field(default=None, metadata=_NO_HASH)  # torch.set_num_threads; None keeps
     out_dir: str | None = field(default="runs", metadata=_NO_HASH)  # checkpoint root; None: none
@@ -122,6 +131,15 @@ class TrainConfig:
             )
         _at_least("train.threads", self.threads, 1)
         _at_least("train.probe_samples", self.probe_samples, 1)
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            raise ConfigError(
+                f"config key 'train.device' must be auto, cpu, cuda or cuda:N, got {self.device!r}"
+            )
+        if self.precision == "fp16" and self.device == "cpu":
+            raise ConfigError(
+                "config key 'train.precision' is fp16, which needs a CUDA device (train.device is cpu); "
+                "use bf16 or fp32 on the CPU"
+            )
 
 
 @dataclass
@@ -229,10 +247,11 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 def config_hash(config: Config) -> str:
     """SHA-256 of the config's canonical JSON, leaving out fields that do not change the results.
 
-    Those are ``data.root``, ``train.threads``, ``train.out_dir`` and ``train.progress``; ``study``,
-    ``variant`` and ``train.seed`` are included. Fields added later (``train.task``,
-    ``train.label_smoothing``, ``schedule.warmup_steps``) count only when they differ from their
-    default, so configs that leave them alone keep the hash they had before those fields existed.
+    Those are ``data.root``, ``data.workers``, ``train.threads``, ``train.out_dir`` and
+    ``train.progress``; ``study``, ``variant`` and ``train.seed`` are included. Fields added later
+    (``train.task``, ``train.label_smoothing``, ``schedule.warmup_steps``, ``train.precision``,
+    ``train.compile``, ``train.channels_last``) count only when they differ from their default, so
+    configs that leave them alone keep the hash they had before those fields existed.
     """
     payload = json.dumps(_hashed(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -37,6 +37,7 @@ from normact.train.batches import Batches, Transform
 from normact.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from normact.train.classification import ClassificationTask, Step
 from normact.train.config import Config, DataConfig, ModelConfig, config_hash, config_to_dict
+from normact.train.device import autocast, device_name, resolve_device
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients
 from normact.train.store import ResultsStore
 
@@ -192,6 +193,7 @@ def train(
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callback {cb!r} has no on_epoch_end(model, epoch, batches) method")
+    device = resolve_device(config.train.device, config.train.precision)
     run_hash = config_hash(config)
     ckpt_path = checkpoint_path(config)
     state = None
@@ -211,12 +213,14 @@ def train(
             config_hash=run_hash,
             config=config_to_dict(config),
             resume_epoch=state["epoch"] if state else 0,
+            runtime=runtime_info(config, device),
         )
         for entry in state["history"] if state else ():
             store.log_epoch(run_id, entry["epoch"], {k: v for k, v in entry.items() if k != "epoch"})
     try:
         with _runtime(config):
-            result = _Run(config, run_hash, store, run_id, callbacks, probes, data, ckpt_path).fit(state)
+            run = _Run(config, device, run_hash, store, run_id, callbacks, probes, data, ckpt_path)
+            result = run.fit(state)
     except BaseException:
         if store is not None:
             store.finish_run(run_id, "failed", error=traceback.format_exc())
@@ -224,6 +228,17 @@ def train(
     if store is not None:
         store.finish_run(run_id, result.status, diverged_epoch=result.diverged_epoch, error=result.divergence)
     return result
+
+
+def runtime_info(config: Config, device: torch.device, world_size: int = 1) -> dict[str, Any]:
+    """What a run computes on, as the store's ``RUNTIME_COLUMNS``."""
+    return {
+        "device": str(device),
+        "device_name": device_name(device),
+        "precision": config.train.precision,
+        "world_size": world_size,
+        "torch_version": torch.__version__,
+    }
 
 
 @contextmanager
@@ -270,6 +285,7 @@ class _Run:
     def __init__(
         self,
         config: Config,
+        device: torch.device,
         run_hash: str,
         store: ResultsStore | None,
         run_id: int | None,
@@ -282,13 +298,15 @@ class _Run:
         self.store, self.run_id = store, run_id
         self.ckpt_path = ckpt_path
         cfg, seed = config.train, config.train.seed
-        self.device = device = torch.device(cfg.device)
+        self.device = device
         data = load_data(config.data) if data is None else data
         self.data_gen = torch.Generator().manual_seed(stream_seed(seed, 1))
         self.aug_gen = torch.Generator().manual_seed(stream_seed(seed, 2))
         dcfg = config.data
         self.task = _build_task(config, data, self.aug_gen)
         normalize = _build_normalize(data) if dcfg.normalize else []
+        if cfg.channels_last:
+            normalize.append(_channels_last)
         self.train_batches = Batches(
             data.train,
             dcfg.batch_size,
@@ -297,17 +315,23 @@ class _Run:
             device=device,
             transforms=_build_transforms(dcfg.transforms) + normalize,
             transform_generator=self.aug_gen,
+            workers=dcfg.workers,
         )
-        self.test_batches = Batches(data.test, dcfg.eval_batch_size, device=device, transforms=normalize)
-        self.probe_batches = Batches(
-            data.test, dcfg.eval_batch_size, limit=cfg.probe_samples, device=device, transforms=normalize
-        )
+        test = {"device": device, "transforms": normalize, "workers": dcfg.workers}
+        self.test_batches = Batches(data.test, dcfg.eval_batch_size, **test)
+        self.probe_batches = Batches(data.test, dcfg.eval_batch_size, limit=cfg.probe_samples, **test)
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global state user code draws from)
         random.seed(seed)
         self.model = build_model(
             config.model, data.num_classes, data.input_shape, **self.task.model_kwargs
         ).to(device)
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        # what training and evaluation call; parameters, buffers and checkpoints are self.model's
+        self.forward: nn.Module = torch.compile(self.model) if cfg.compile else self.model
+        self.precision = cfg.precision
+        self.scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler = build_scheduler(
             self.optimizer, config.schedule, config.optim.lr, cfg.epochs, len(self.train_batches)
@@ -366,8 +390,8 @@ class _Run:
 
     def _epoch(self, epoch: int, tic: float) -> None:
         train_metrics = self._train_epoch(epoch)
-        with _isolated(self.model):
-            evaluation = self.task.evaluate(self.model, self.test_batches)
+        with _isolated(self.model), autocast(self.device, self.precision):
+            evaluation = self.task.evaluate(self.forward, self.test_batches)
         test_loss, test_acc = evaluation.pop("test_loss"), evaluation.pop("test_acc")
         finite = [torch.isfinite(p).all() for p in self.model.parameters()]
         if finite and not bool(torch.stack(finite).all()):  # one device sync
@@ -397,7 +421,7 @@ class _Run:
     ) -> dict[str, float]:
         """``metrics`` with what ``callbacks`` measure of the model after ``epoch`` added."""
         for cb in callbacks:
-            with _isolated(self.model):
+            with _isolated(self.model), autocast(self.device, self.precision):
                 extra = dict(cb.on_epoch_end(self.model, epoch, self.probe_batches))
             clash = sorted(set(extra) & (set(metrics) | set(BUILTIN_METRICS)))
             if clash:
@@ -431,14 +455,23 @@ class _Run:
         try:
             for i, (x, y) in enumerate(self.train_batches):
                 opt.zero_grad(set_to_none=True)
-                loss, hits, n, x = self.task.step(model, x, y)
-                loss.backward()
+                with autocast(self.device, self.precision):
+                    loss, hits, n, x = self.task.step(self.forward, x, y)
+                if self.scaler is None:
+                    loss.backward()
+                else:  # fp16: a scaled backward, gradients unscaled before clipping
+                    self.scaler.scale(loss).backward()
+                    self.scaler.unscale_(opt)
                 clip_gradients(model.parameters(), optim_cfg.clip_grad_value, optim_cfg.clip_grad_norm)
                 for cb in self.step_callbacks:
-                    with _isolated(model):
+                    with _isolated(model), autocast(self.device, self.precision):
                         cb.on_train_step(model, first_step + i + 1, x, y)
                 lr = opt.param_groups[0]["lr"]
-                opt.step()
+                if self.scaler is None:
+                    opt.step()
+                else:  # skips the step when the scaled gradients overflowed, and adapts the scale
+                    self.scaler.step(opt)
+                    self.scaler.update()
                 self.scheduler.step()
                 losses[i], hit_counts[i], sizes[i] = loss.detach(), hits, n
                 steps = i + 1
@@ -475,12 +508,15 @@ class _Run:
             "rng": rng_state(),
             "generators": {"data": self.data_gen.get_state(), "augment": self.aug_gen.get_state()},
             "history": self.history,
+            **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None:
+            self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         self.data_gen.set_state(state["generators"]["data"])
         self.aug_gen.set_state(state["generators"]["augment"])
@@ -521,6 +557,11 @@ def _build_transforms(specs: Sequence[Mapping[str, Any]]) -> list[Transform]:
             raise ValueError(f"data.transforms[{i}]: unknown transform {name!r}; choose from {valid}")
         out.append(getattr(module, name)(**{k: v for k, v in spec.items() if k != "name"}))
     return out
+
+
+def _channels_last(x: Tensor, generator: torch.Generator | None) -> Tensor:
+    """A 4-d batch in channels-last memory order (``train.channels_last``); other batches as they are."""
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
 def _build_normalize(data: Splits) -> list[Transform]:

@@ -39,6 +39,9 @@ from typing import Any
 DEFAULT_STORE = "results/normact.sqlite"
 STATUSES = ("running", "finished", "diverged", "failed")
 DONE_STATUSES = ("finished", "diverged")  # outcomes a sweep does not repeat
+# what a run computed on, set by start_run: device ("cuda:0"), its model name, train.precision, the
+# number of processes and torch.__version__
+RUNTIME_COLUMNS = ("device", "device_name", "precision", "world_size", "torch_version")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -218,25 +221,37 @@ class ResultsStore:
         config_hash: str,
         config: Mapping[str, Any],
         resume_epoch: int = 0,
+        runtime: Mapping[str, Any] | None = None,
+        host: str | None = None,
+        pid: int | None = None,
     ) -> int:
         """Mark the run with this key as running and return its id; create it if it is new.
 
         Metrics after ``resume_epoch`` (all of them for a fresh start) are deleted, so a resumed run
-        continues from its checkpoint with nothing stale beyond it.
+        continues from its checkpoint with nothing stale beyond it. ``runtime`` gives the values of
+        ``RUNTIME_COLUMNS`` (missing ones are stored as NULL); ``host`` and ``pid`` default to this
+        process's (a sweep driver passes its worker's).
         """
+        runtime = dict(runtime or {})
+        unknown = sorted(set(runtime) - set(RUNTIME_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown runtime columns {unknown}; valid: {list(RUNTIME_COLUMNS)}")
         now = _now()
+        columns, marks = ", ".join(RUNTIME_COLUMNS), ", ".join("?" * len(RUNTIME_COLUMNS))
         with self._write() as c:
             c.execute(
-                """INSERT INTO runs (study, variant, seed, config_hash, config, status, epochs_done,
-                                     created_at, started_at, updated_at, host, pid)
-                   VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)
+                f"""INSERT INTO runs (study, variant, seed, config_hash, config, status, epochs_done,
+                                     created_at, started_at, updated_at, host, pid, {columns})
+                   VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, {marks})
                    ON CONFLICT (study, variant, seed, config_hash) DO UPDATE SET
                        config = excluded.config, status = 'running', epochs_done = excluded.epochs_done,
                        diverged_epoch = NULL, error = NULL, started_at = excluded.started_at,
                        updated_at = excluded.updated_at, finished_at = NULL,
-                       host = excluded.host, pid = excluded.pid""",
+                       host = excluded.host, pid = excluded.pid,
+                       {", ".join(f"{col} = excluded.{col}" for col in RUNTIME_COLUMNS)}""",
                 (study, variant, seed, config_hash, json.dumps(dict(config), sort_keys=True),
-                 resume_epoch, now, now, now, socket.gethostname(), os.getpid()),
+                 resume_epoch, now, now, now, host or socket.gethostname(), pid or os.getpid(),
+                 *(runtime.get(col) for col in RUNTIME_COLUMNS)),
             )  # fmt: skip
             run_id = c.execute(
                 "SELECT id FROM runs WHERE study = ? AND variant = ? AND seed = ? AND config_hash = ?",
