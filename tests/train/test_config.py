@@ -138,14 +138,18 @@ def test_hash_ignores_display_and_location_but_not_semantics():
 
 
 def test_fields_added_later_are_hashed_only_when_set():
-    """train.task, train.label_smoothing and schedule.warmup_steps keep the hashes of older configs."""
+    """Fields added after runs were stored keep the hashes of older configs until they are set."""
     cfg = Config()
     raw = config_to_dict(cfg)
-    left_out = [("data", "root"), ("train", "threads"), ("train", "out_dir"), ("train", "progress"),
-                ("train", "task"), ("train", "label_smoothing"), ("schedule", "warmup_steps")]  # fmt: skip
+    left_out = [("data", "root"), ("data", "workers"), ("train", "threads"), ("train", "out_dir"),
+                ("train", "progress"), ("train", "task"), ("train", "label_smoothing"),
+                ("schedule", "warmup_steps"), ("train", "precision"), ("train", "compile"),
+                ("train", "channels_last")]  # fmt: skip
     for section, key in left_out:
         del raw[section][key]
     old = hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert config_hash(cfg) == old
-    for override in ("train.task=translation", "train.label_smoothing=0.1", "schedule.warmup_steps=0"):
+    assert config_hash(with_overrides(cfg, ["data.workers=4"])) == old
+    for override in ("train.task=translation", "train.label_smoothing=0.1", "schedule.warmup_steps=0",
+                     "train.precision=bf16", "train.compile=true", "train.channels_last=true"):  # fmt: skip
         assert config_hash(with_overrides(cfg, [override])) != old, override
