@@ -49,3 +49,18 @@ def test_unshuffled_limit_and_drop_last(make):
         Batches(make(3), 4, drop_last=True)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         Batches(make(3), 0)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda n: TensorDataset(torch.arange(n).float()[:, None], torch.arange(n)), Pairs]
+)
+def test_shards_of_the_ranks_make_up_the_one_process_batches(make):
+    def epoch(shard):
+        return _epoch(Batches(make(12), 6, generator=torch.Generator().manual_seed(3), shard=shard))
+
+    whole, ranks = epoch((0, 1)), [epoch((r, 3)) for r in range(3)]
+    assert all(len(r) == len(whole) == 2 for r in ranks)
+    for i, (ids, _) in enumerate(whole):
+        assert [ranks[r][i][0] for r in range(3)] == [ids[r::3] for r in range(3)]
+    with pytest.raises(ValueError, match="the last batch has 1 samples, fewer than the 2 processes"):
+        Batches(make(13), 6, shard=(0, 2))

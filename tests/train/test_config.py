@@ -144,12 +144,13 @@ def test_fields_added_later_are_hashed_only_when_set():
     left_out = [("data", "root"), ("data", "workers"), ("train", "threads"), ("train", "out_dir"),
                 ("train", "progress"), ("train", "task"), ("train", "label_smoothing"),
                 ("schedule", "warmup_steps"), ("train", "precision"), ("train", "compile"),
-                ("train", "channels_last")]  # fmt: skip
+                ("train", "channels_last"), ("train", "sync_bn")]  # fmt: skip
     for section, key in left_out:
         del raw[section][key]
     old = hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert config_hash(cfg) == old
     assert config_hash(with_overrides(cfg, ["data.workers=4"])) == old
     for override in ("train.task=translation", "train.label_smoothing=0.1", "schedule.warmup_steps=0",
-                     "train.precision=bf16", "train.compile=true", "train.channels_last=true"):  # fmt: skip
+                     "train.precision=bf16", "train.compile=true", "train.channels_last=true",
+                     "train.sync_bn=true"):  # fmt: skip
         assert config_hash(with_overrides(cfg, [override])) != old, override

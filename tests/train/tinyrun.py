@@ -45,7 +45,22 @@ class TinyConv(nn.Module):
         return self.fc(torch.relu(self.norm(self.conv(x))).flatten(1))
 
 
-def make_splits(data_cfg: object = None, n_train: int = 96, n_test: int = 40, image: bool = False):
+@register_model("tiny_mlp64")
+class TinyMLP64(nn.Module):
+    """Linear -> tanh -> Linear in float64: no BatchNorm, no dropout (one process equals several)."""
+
+    def __init__(self, num_classes: int, input_shape: tuple[int, ...], width: int = 16):
+        super().__init__()
+        self.fc1 = nn.Linear(math.prod(input_shape), width, dtype=torch.float64)
+        self.fc2 = nn.Linear(width, num_classes, dtype=torch.float64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.tanh(self.fc1(x.flatten(1))))
+
+
+def make_splits(
+    data_cfg: object = None, n_train: int = 96, n_test: int = 40, image: bool = False, dtype=torch.float32
+):
     """Random Gaussian blobs, one mean per class (fixed seed): vectors (8,) or 1x4x4 images in [0, 1]."""
     g = torch.Generator().manual_seed(1234)
     classes, shape = 3, (1, 4, 4) if image else (8,)
@@ -56,6 +71,7 @@ def make_splits(data_cfg: object = None, n_train: int = 96, n_test: int = 40, im
     if image:
         x = torch.sigmoid(x)
         mean, std = (x[:n_train].mean().item(),), (x[:n_train].std().item(),)
+    x = x.to(dtype)
     return SimpleNamespace(
         train=TensorDataset(x[:n_train], y[:n_train]),
         test=TensorDataset(x[n_train:], y[n_train:]),
@@ -83,3 +99,9 @@ def tiny_config(out_dir: object = None, *overrides: str) -> Config:
         },
     }
     return load_config(base, overrides)
+
+
+# runs of test_distributed: a float64 model without BatchNorm or dropout, and normalized activations
+FLOAT64 = ["model.name=tiny_mlp64", "model.act=null", "data.normalize=false", "optim.weight_decay=0"]
+NORMALIZED = ["model.name=mlp", "model.act=nrelu", "model.init=null", "model.kwargs.depth=2",
+              "model.kwargs.width=16", "optim.lr=0.02"]  # fmt: skip

@@ -13,7 +13,16 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    Subset,
+    TensorDataset,
+)
 
 Batch = tuple[Tensor, Tensor]
 Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]
@@ -37,6 +46,9 @@ class Batches:
         transforms: batch transforms ``t(x, generator)`` applied in order to each ``x`` on the device.
         transform_generator: the generator handed to the transforms.
         workers: ``DataLoader`` worker processes (0: read in this process).
+        shard: ``(rank, world)``: deliver samples ``rank, rank + world, ...`` of each batch, so that
+            ``world`` processes together see the batches of ``batch_size`` one process would (the order
+            drawn from ``generator`` is the same on every rank); ``len`` counts the whole batches.
     """
 
     def __init__(
@@ -51,9 +63,11 @@ class Batches:
         transforms: Sequence[Transform] = (),
         transform_generator: torch.Generator | None = None,
         workers: int = 0,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.rank, self.world = shard
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.generator = generator
@@ -69,11 +83,13 @@ class Batches:
         else:
             subset = dataset if self.size == size else Subset(dataset, range(self.size))
             sampler = RandomSampler(subset, generator=generator) if generator is not None else None
+            batching = {"batch_size": batch_size, "sampler": sampler, "drop_last": drop_last}
+            if self.world > 1:
+                batches = BatchSampler(sampler or SequentialSampler(subset), batch_size, drop_last)
+                batching = {"batch_sampler": _Shard(batches, self.rank, self.world)}
             self.loader = DataLoader(
                 subset,
-                batch_size=batch_size,
-                sampler=sampler,
-                drop_last=drop_last,
+                **batching,
                 generator=generator,
                 num_workers=workers,
                 pin_memory=self.device.type == "cuda",
@@ -81,6 +97,12 @@ class Batches:
             )
         if len(self) == 0:
             raise ValueError(f"{self.size} samples give no batch of size {batch_size} with drop_last")
+        last = self.size % batch_size
+        if self.world > 1 and not drop_last and 0 < last < self.world:
+            raise ValueError(
+                f"the last batch has {last} samples, fewer than the {self.world} processes sharing it; "
+                "set data.drop_last=true or another data.batch_size"
+            )
 
     def __len__(self) -> int:
         rounding = math.floor if self.drop_last else math.ceil
@@ -103,8 +125,23 @@ class Batches:
             order = torch.randperm(self.size, generator=self.generator).to(self.device)
         for i in range(len(self)):
             lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, self.size)
-            if order is None:
+            if order is None and self.world == 1:
                 yield x[lo:hi], y[lo:hi]
             else:
-                idx = order[lo:hi]
+                idx = order[lo:hi] if order is not None else torch.arange(lo, hi, device=self.device)
+                idx = idx[self.rank :: self.world]
                 yield x.index_select(0, idx), y.index_select(0, idx)
+
+
+class _Shard(Sampler[list[int]]):
+    """Positions ``rank, rank + world, ...`` of each batch of ``batches``."""
+
+    def __init__(self, batches: BatchSampler, rank: int, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.batches:
+            yield batch[self.rank :: self.world]
+
+    def __len__(self) -> int:
+        return len(self.batches)

@@ -110,6 +110,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = field(default="fp32", metadata=_HASH_IF_SET)
     compile: bool = field(default=False, metadata=_HASH_IF_SET)  # torch.compile the model
     channels_last: bool = field(default=False, metadata=_HASH_IF_SET)  # model and 4-d inputs channels-last
+    sync_bn: bool = field(default=False, metadata=_HASH_IF_SET)  # under torchrun: BatchNorm -> SyncBatchNorm
     deterministic: bool = True  # torch.use_deterministic_algorithms(True, warn_only=True)
     threads: int | None = field(default=None, metadata=_NO_HASH)  # torch.set_num_threads; None keeps
     out_dir: str | None = field(default="runs", metadata=_NO_HASH)  # checkpoint root; None: none
@@ -250,8 +251,8 @@ def config_hash(config: Config) -> str:
     Those are ``data.root``, ``data.workers``, ``train.threads``, ``train.out_dir`` and
     ``train.progress``; ``study``, ``variant`` and ``train.seed`` are included. Fields added later
     (``train.task``, ``train.label_smoothing``, ``schedule.warmup_steps``, ``train.precision``,
-    ``train.compile``, ``train.channels_last``) count only when they differ from their default, so
-    configs that leave them alone keep the hash they had before those fields existed.
+    ``train.compile``, ``train.channels_last``, ``train.sync_bn``) count only when they differ from
+    their default, so configs that leave them alone keep the hash they had before those fields existed.
     """
     payload = json.dumps(_hashed(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()

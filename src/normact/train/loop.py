@@ -38,6 +38,15 @@ from normact.train.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from normact.train.classification import ClassificationTask, Step
 from normact.train.config import Config, DataConfig, ModelConfig, config_hash, config_to_dict
 from normact.train.device import autocast, device_name, resolve_device
+from normact.train.distributed import (
+    World,
+    check_batch,
+    join,
+    local_device,
+    reduce_sum,
+    world_from_env,
+    wrap_model,
+)
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients
 from normact.train.store import ResultsStore
 
@@ -183,6 +192,10 @@ def train(
         ``divergence`` and in the store's ``error``; the metrics of earlier epochs are kept, and the
         diverging epoch's training metrics up to the divergence are stored as an incomplete epoch.
         Any other exception marks the run ``failed`` in the store (with its traceback) and is re-raised.
+
+    Under torchrun (``WORLD_SIZE`` > 1) every process calls ``train`` with the same config; they train
+    one run with ``DistributedDataParallel`` (``normact.train.distributed``) and only rank 0 writes
+    ``store``, the checkpoints and the progress display.
     """
     probes: list[Callback] = []
     if config.train.probes:
@@ -193,7 +206,10 @@ def train(
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callback {cb!r} has no on_epoch_end(model, epoch, batches) method")
-    device = resolve_device(config.train.device, config.train.precision)
+    world = world_from_env()
+    check_batch(world, config.data.batch_size)
+    device = local_device(world, resolve_device(config.train.device, config.train.precision))
+    store = store if world.main else None
     run_hash = config_hash(config)
     ckpt_path = checkpoint_path(config)
     state = None
@@ -213,13 +229,14 @@ def train(
             config_hash=run_hash,
             config=config_to_dict(config),
             resume_epoch=state["epoch"] if state else 0,
-            runtime=runtime_info(config, device),
+            runtime=runtime_info(config, device, world.size),
         )
         for entry in state["history"] if state else ():
             store.log_epoch(run_id, entry["epoch"], {k: v for k, v in entry.items() if k != "epoch"})
     try:
+        join(world, device)
         with _runtime(config):
-            run = _Run(config, device, run_hash, store, run_id, callbacks, probes, data, ckpt_path)
+            run = _Run(config, device, world, run_hash, store, run_id, callbacks, probes, data, ckpt_path)
             result = run.fit(state)
     except BaseException:
         if store is not None:
@@ -286,6 +303,7 @@ class _Run:
         self,
         config: Config,
         device: torch.device,
+        world: World,
         run_hash: str,
         store: ResultsStore | None,
         run_id: int | None,
@@ -298,7 +316,7 @@ class _Run:
         self.store, self.run_id = store, run_id
         self.ckpt_path = ckpt_path
         cfg, seed = config.train, config.train.seed
-        self.device = device
+        self.device, self.world = device, world
         data = load_data(config.data) if data is None else data
         self.data_gen = torch.Generator().manual_seed(stream_seed(seed, 1))
         self.aug_gen = torch.Generator().manual_seed(stream_seed(seed, 2))
@@ -316,6 +334,7 @@ class _Run:
             transforms=_build_transforms(dcfg.transforms) + normalize,
             transform_generator=self.aug_gen,
             workers=dcfg.workers,
+            shard=(world.rank, world.size),
         )
         test = {"device": device, "transforms": normalize, "workers": dcfg.workers}
         self.test_batches = Batches(data.test, dcfg.eval_batch_size, **test)
@@ -328,8 +347,10 @@ class _Run:
         ).to(device)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        # what training and evaluation call; parameters, buffers and checkpoints are self.model's
-        self.forward: nn.Module = torch.compile(self.model) if cfg.compile else self.model
+        # what training calls (DDP over the ranks, compiled); parameters, buffers and checkpoints are
+        # self.model's, which evaluation and the callbacks call
+        forward = wrap_model(world, self.model, device, cfg.sync_bn)
+        self.forward: nn.Module = torch.compile(forward) if cfg.compile else forward
         self.precision = cfg.precision
         self.scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
         self.optimizer = build_optimizer(self.model, config.optim)
@@ -339,6 +360,8 @@ class _Run:
         self.step_callbacks = [cb for cb in callbacks if isinstance(cb, StepCallback)]
         mode = cfg.progress
         self.progress = ("bar" if sys.stderr.isatty() else "log") if mode == "auto" else mode
+        if not world.main:
+            self.progress = "none"
         self.history: list[dict[str, float]] = []
 
     def fit(self, state: dict[str, Any] | None) -> RunResult:
@@ -391,7 +414,7 @@ class _Run:
     def _epoch(self, epoch: int, tic: float) -> None:
         train_metrics = self._train_epoch(epoch)
         with _isolated(self.model), autocast(self.device, self.precision):
-            evaluation = self.task.evaluate(self.forward, self.test_batches)
+            evaluation = self.task.evaluate(self.model, self.test_batches)
         test_loss, test_acc = evaluation.pop("test_loss"), evaluation.pop("test_acc")
         finite = [torch.isfinite(p).all() for p in self.model.parameters()]
         if finite and not bool(torch.stack(finite).all()):  # one device sync
@@ -407,7 +430,7 @@ class _Run:
         self._measure(epoch, metrics, self.callbacks)
         metrics["time"] = time.perf_counter() - tic
         self._record(epoch, metrics)
-        if self.ckpt_path is not None:
+        if self.ckpt_path is not None and self.world.main:
             save_checkpoint(self.ckpt_path, self._state(epoch))
         if self.progress != "none":
             log.info(
@@ -484,6 +507,10 @@ class _Run:
         finally:
             if bar is not None:
                 bar.close()
+        if self.world.distributed:  # every rank's sums: the epoch's metrics over the global batches
+            record[0, :steps] *= record[2, :steps]
+            reduce_sum(self.world, record[:, :steps])
+            record[0, :steps] /= record[2, :steps]
         losses, hit_counts, sizes = record[:, :steps].cpu()
         bad = (~torch.isfinite(losses)).nonzero()
         n_finite = int(bad[0]) if len(bad) else steps
