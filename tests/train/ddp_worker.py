@@ -37,17 +37,16 @@ def save(result, out, name):
 def main(mode, out):
     store = ResultsStore(out / "r.sqlite")
     data64 = make_splits(dtype=torch.float64)
+    cut = tiny_config(out / "cut", *FLOAT64, "study=cut")
     if mode == "train":
         save(train(tiny_config(out / "full", *FLOAT64), store, data=data64), out, "float64")
         save(train(tiny_config(None, *NORMALIZED), store, data=make_splits()), out, "normalized")
         try:
-            train(
-                tiny_config(out / "cut", *FLOAT64, "study=cut"), store, [Stop(2, (0, 1), KeyboardInterrupt)], data=data64
-            )
+            train(cut, store, [Stop(2, (0, 1), KeyboardInterrupt)], data=data64)
         except KeyboardInterrupt:
             pass
     elif mode == "resume":
-        save(train(tiny_config(out / "cut", *FLOAT64, "study=cut"), store, data=data64, resume=True), out, "resumed")
+        save(train(cut, store, data=data64, resume=True), out, "resumed")
     elif mode == "crash":
         train(
             tiny_config(None, *FLOAT64), callbacks=[Stop(1, (1,), RuntimeError("rank 1 fails"))], data=data64
