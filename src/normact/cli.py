@@ -160,7 +160,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         return 1
     print(f"report: {result.path} (print it with 'normact report {args.preset} --scale {args.scale}')")
     for v in result.report.verdicts:
-        print(f"  {v.status:<12} {v.claim}")
+        print(f"  {v.status:<12} (Holm: {v.adjusted:<12}) {v.claim}")
     return 1 if result.failed else 0
 
 
@@ -174,7 +174,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.preset is None:
         raise SystemExit("normact report: name a preset (e.g. anact-lenet5) or pass --all")
-    rep, path = experiments.report(args.preset, args.scale, args.store, args.out, args.seeds)
+    rep, path = experiments.report(args.preset, args.scale, args.store, args.out, args.seeds, args.runs)
     print(experiments.render_markdown(rep))
     print(f"written to {path} (figures beside it)")
     return 0
@@ -307,10 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", nargs="?", help="preset name, e.g. anact-lenet5")
     p.add_argument("--all", action="store_true", help="every preset with runs, and an overview page")
     p.add_argument("--scale", default="cpu", help="which scale's runs (default: %(default)s)")
-    p.add_argument("--seeds", type=int, help="only seeds 0 .. K-1 (default: every seed in the store)")
+    p.add_argument("--seeds", type=int, help="judge seeds 0 .. K-1 (default: the scale's)")
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
     p.add_argument(
-        "--out", help="report folder (default: <store folder>/<preset>/<scale>; --all: <store folder>)"
+        "--runs", help="rebuild the report from this runs.csv (a report's per-run table) instead of the store"
+    )
+    p.add_argument(
+        "--out",
+        help="report folder (default: <store folder>/<preset>/<scale>, the runs.csv's folder with --runs; "
+        "--all: <store folder>)",
     )
     p.set_defaults(run=_cmd_report)
 

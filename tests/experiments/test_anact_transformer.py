@@ -84,9 +84,28 @@ def test_analysis_on_a_synthetic_store(tmp_path, transformer_synth):
     worse = verdicts["12L-12L, FFN 512x2048: Swish translates better than NSwish in every FFN (Table 6)"]
     p = sps.mannwhitneyu(LAST["swish_12l_2048"], LAST["nswish_12l_2048"], alternative="greater").pvalue
     # 28.6 of NSwish lies above two of Swish's runs: p = 4/70, just above alpha
-    assert f"p = {p:.3g} for the claim" in worse.evidence and p == pytest.approx(4 / 70)
-    assert worse.status == "inconclusive" and "about 8 runs per group" in worse.evidence
-    assert "(the paper: 29.38 vs 11.05)" in worse.evidence
+    assert worse.p_for == pytest.approx(p) and p == pytest.approx(4 / 70)
+    assert worse.status == "inconclusive" and "about 8 runs per arm" in worse.evidence
+    assert worse.paper == "Table 6: BLEU 29.38 against 11.05 (greedy)"
+
+
+def test_a_diverged_run_counts_as_the_worst_bleu_as_the_report_says(tmp_path, transformer_synth):
+    """The verdict and the report's text agree on a diverged run: the worst BLEU, not its last one."""
+    db = ResultsStore(tmp_path / "r.sqlite")
+    for cfg in get_preset(transformer_synth).sweep("s").configs():
+        run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
+                              config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
+        db.log_epoch(run_id, 1, {"bleu": LAST[cfg.variant][cfg.train.seed], "time": 1.0})
+        if cfg.variant == "swish_12l_2048" and cfg.train.seed == 0:
+            db.finish_run(run_id, "diverged", diverged_epoch=2)  # its last finite BLEU is 29.0
+        else:
+            db.log_epoch(run_id, 2, {"bleu": LAST[cfg.variant][cfg.train.seed], "time": 1.0})
+            db.finish_run(run_id, "finished")
+    report = build_report(transformer_synth, "s", db.path)
+    worse = next(v for v in report.verdicts if v.claim.startswith("12L-12L, FFN 512x2048: Swish"))
+    assert "swish_12l_2048 [-∞, 28.50, 29.50, 28.00]" in worse.evidence and worse.diverged == "worst"
+    assert "Diverged runs: counted as the worst value." in render_markdown(report)
+    assert "BLEU 0" not in render_markdown(report)
 
 
 def test_smoke_scale_end_to_end(tmp_path):

@@ -45,8 +45,14 @@ def test_report_all_with_several_presets(synth_store, synth_preset):
     assert (out / synth_preset / "s" / "report.md").is_file()
     assert text.count(f"| [{vgg.name}]({vgg.name}/report.md) | cpu | ") == 1 + 2  # reports row + 2 verdicts
     assert text.count(f"| [{synth_preset}]({synth_preset}/s/report.md) | s | ") == 1 + 7
-    assert "With BN, NReLU reaches a higher top-1 accuracy than ReLU (Table 2) | **supports** |" in text
-    assert f"| {vgg.paper} | 1 | 0 | 1 |" in text  # supports, contradicts, inconclusive
+    assert (
+        "With BN, NReLU reaches a higher top-1 accuracy than ReLU (Table 2) | **supports** (confounded) | "
+        "**supports** |" in text
+    )
+    assert (
+        f"| {vgg.paper} | 1 / 1 | 0 / 0 | 1 / 1 |" in text
+    )  # supports, contradicts, inconclusive: raw / Holm
+    assert "after Holm's correction within each report" in text and "runs.csv" in text
     assert "## Not reported" in text
     assert f"- `{broken.name}` at scale `s`: ValueError: analysis column 9 is past the last epoch (2)" in text
     assert (out / "overview.png").read_bytes()[:4] == b"\x89PNG"
@@ -68,7 +74,7 @@ def test_list_shows_every_preset_with_its_paper_claims_and_estimates():
         preset = get_preset(name)
         assert f"{name}: {preset.title}" in text and f"  paper: {preset.paper}" in text
         for claim in preset.claims:
-            assert f"    - {claim}" in text
+            assert f"    - {claim.text}" in text
         for scale in preset.scales.values():
             seeds = f"{scale.seeds} seed{'s' if scale.seeds != 1 else ''}"
             variants = len(preset.variants_of(scale.name))

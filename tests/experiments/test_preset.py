@@ -56,15 +56,25 @@ GOOD = {
     "title": "t",
     "config": {"model": {"name": "lenet5"}},
     "variants": {"relu": {"model.act": "relu"}, "tanh": ["model.act=tanh"], "base": None},
-    "scales": {"cpu": {"seeds": 2, "minutes": 1, "config": {"train.epochs": 3}, "notes": "a\n  b"}},
+    "scales": {"cpu": {"seeds": 4, "minutes": 1, "config": {"train.epochs": 3}, "notes": "a\n  b"}},
+    "metrics": {"acc": {"key": "test_acc", "better": "higher"}},
+    "claims": [
+        {
+            "text": "ReLU beats Tanh",
+            "metric": "acc",
+            "arms": ["relu", "tanh"],
+            "direction": "greater",
+            "test": "rank_sum",
+        }
+    ],
 }
 
 
 def test_load_preset(tmp_path):
-    preset = load_preset(_write(tmp_path, GOOD), ["claim"], lambda runs: None)
+    preset = load_preset(_write(tmp_path, GOOD))
     assert preset.variants == {"relu": {"model.act": "relu"}, "tanh": {"model.act": "tanh"}, "base": {}}
-    assert preset.scales["cpu"] == Scale("cpu", 2, 1.0, {"train.epochs": 3}, {}, "a b")
-    assert [c.variant for c in preset.sweep("cpu").configs()] == [
+    assert preset.scales["cpu"] == Scale("cpu", 4, 1.0, {"train.epochs": 3}, {}, "a b")
+    assert [c.variant for c in preset.sweep("cpu", 2).configs()] == [
         "relu",
         "relu",
         "tanh",
@@ -72,48 +82,49 @@ def test_load_preset(tmp_path):
         "base",
         "base",
     ]
+    assert [c.text for c in preset.claims] == ["ReLU beats Tanh"] and preset.analysis == "t"
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"nme": "x"}, "unknown key 'nme'"),
-        ({"scales": {"cpu": {"seeds": 2}}}, "scale 'cpu': missing key 'minutes'"),
-        ({"scales": {"cpu": {"seeds": 2, "minutes": 1, "epochs": 3}}}, "unknown key 'epochs'"),
+        ({"scales": {"cpu": {"seeds": 4}}}, "scale 'cpu': missing key 'minutes'"),
+        ({"scales": {"cpu": {"seeds": 4, "minutes": 1, "epochs": 3}}}, "unknown key 'epochs'"),
         ({"variants": {"relu": 3}}, "variant 'relu' must be a mapping"),
     ],
 )
 def test_load_preset_errors(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
-        load_preset(_write(tmp_path, {**GOOD, **change}), [], lambda runs: None)
+        load_preset(_write(tmp_path, {**GOOD, **change}))
 
 
 def test_register_checks_every_config(tmp_path):
-    bad = {**GOOD, "name": "t-bad", "variants": {"x": {"optim.lrr": 1}}}
+    bad = {**GOOD, "name": "t-bad", "variants": {"relu": {"optim.lrr": 1}, "tanh": None}}
     with pytest.raises(ConfigError, match=r"unknown config key 'optim\.lrr'"):
-        register_preset(load_preset(_write(tmp_path, bad), [], lambda runs: None))
+        register_preset(load_preset(_write(tmp_path, bad)))
     assert "t-bad" not in list_presets()
-    bad = {**GOOD, "name": "t-bad", "variants": {"x": {"train.probes": ["scor"]}}}
+    bad = {**GOOD, "name": "t-bad", "variants": {"relu": {"train.probes": ["scor"]}, "tanh": None}}
     with pytest.raises(ValueError, match=r"train.probes\[0\]: unknown probe callback 'scor'"):
-        register_preset(load_preset(_write(tmp_path, bad), [], lambda runs: None))
+        register_preset(load_preset(_write(tmp_path, bad)))
 
 
 def test_a_scale_may_name_its_own_variants(tmp_path):
     spec = {**GOOD, "scales": {
         "cpu": {**GOOD["scales"]["cpu"], "variants": {"short": ["optim.lr=0.5"], "plain": None}},
-        "full": {"seeds": 1, "minutes": 9},
+        "full": {"seeds": 4, "minutes": 9},
     }}  # fmt: skip
-    preset = load_preset(_write(tmp_path, spec), [], lambda runs: None)
+    preset = load_preset(_write(tmp_path, spec))
     assert preset.variants_of("cpu") == {"short": {"optim.lr": "0.5"}, "plain": {}}
     assert preset.variants_of("full") == preset.variants
     assert [(c.variant, c.optim.lr) for c in preset.sweep("cpu", 1).configs()] == [
         ("short", 0.5),
         ("plain", 0.1),
     ]
-    assert [c.variant for c in preset.sweep("full").configs()] == ["relu", "tanh", "base"]
+    assert [c.variant for c in preset.sweep("full", 1).configs()] == ["relu", "tanh", "base"]
     bad = {**spec, "scales": {"cpu": {**spec["scales"]["cpu"], "variants": {"x": 3}}}}
     with pytest.raises(ConfigError, match="scale 'cpu': variant 'x' must be a mapping"):
-        load_preset(_write(tmp_path, bad), [], lambda runs: None)
+        load_preset(_write(tmp_path, bad))
 
 
 def test_variant_config_applies_per_scale_after_the_variants_own(tmp_path):
@@ -121,11 +132,13 @@ def test_variant_config_applies_per_scale_after_the_variants_own(tmp_path):
     path.write_text(
         "name: vc\npaper: p\ntitle: t\nconfig: {model: {name: mlp}}\n"
         "variants: {a_relu: {model.act: relu, train.epochs: 2}, b_relu: {model.act: relu}}\n"
+        "metrics: {acc: {key: test_acc}}\n"
+        "claims: [{text: c, metric: acc, arms: [a_relu, b_relu], direction: less, test: rank_sum}]\n"
         "scales:\n"
-        "  one: {seeds: 1, minutes: 1, variant_config: {'a_*': {train.epochs: 5, data.name: digits}}}\n"
-        "  two: {seeds: 1, minutes: 1}\n"
+        "  one: {seeds: 4, minutes: 1, variant_config: {'a_*': {train.epochs: 5, data.name: digits}}}\n"
+        "  two: {seeds: 4, minutes: 1}\n"
     )
-    preset = load_preset(path, (), lambda runs: None)
+    preset = load_preset(path)
     one = {c.variant: c for c in preset.sweep("one").configs()}
     two = {c.variant: c for c in preset.sweep("two").configs()}
     assert (one["a_relu"].train.epochs, one["a_relu"].data.name) == (5, "digits")
@@ -140,4 +153,4 @@ def test_variant_config_applies_per_scale_after_the_variants_own(tmp_path):
     with pytest.raises(
         ConfigError, match=r"variant_config 'c_\*' matches no variant; variants: \['a_relu', 'b_relu'\]"
     ):
-        load_preset(path, (), lambda runs: None)
+        load_preset(path)

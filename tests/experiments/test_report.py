@@ -1,5 +1,6 @@
 """The report from a small synthetic results store (``synth_store``, written by the real ResultsStore)."""
 
+import itertools
 import math
 
 import numpy as np
@@ -45,11 +46,13 @@ def test_collect_runs_counts_extra_seeds_of_the_same_scale_only(synth_store, syn
                               config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
         db.log_epoch(run_id, 1, {"test_acc": 0.95})
         db.finish_run(run_id, "finished")
-    runs = collect_runs(preset, "s", synth_store)
-    assert runs.seeds == [0, 1, 2, 3] and [r.seed for r in runs.runs["nrelu"]] == [0, 1, 2, 3]
-    assert runs.missing == {"swish": [(2, "failed")]}  # seed 3 of the others is not asked for
+    runs = collect_runs(preset, "s", synth_store)  # seed 3 is exploratory: listed, never judged
+    assert runs.seeds == [0, 1, 2] and [r.seed for r in runs.runs["nrelu"]] == [0, 1, 2]
+    assert runs.exploratory == {"nrelu": [3]} and runs.missing == {"swish": [(2, "failed")]}
+    assert "exploratory runs outside the scale's seeds (NReLU seeds 3)" in runs.status_text(preset.label)
     only = collect_runs(preset, "s", synth_store, seeds=2)
     assert only.seeds == [0, 1] and only.n_runs == 8 and only.missing == {}
+    assert only.exploratory == {"relu": [2], "nrelu": [2, 3], "nswish": [2]}
 
 
 def _row(label, best, first, columns=(1, 2, 4), runs=None):
@@ -72,7 +75,7 @@ def test_table1_values_by_hand(synth_store, synth_preset):
         "| NReLU | 93.67 [89.87, 97.46] | 94.00 [92.00, 95.00] | 1 | 0 | 0 | 3 |" in text
     )  # one spelled out
     assert "**1 run is missing** and left out: Swish: seed 2 (failed)" in text
-    assert "Diverged (counted as never reaching the threshold after divergence): ReLU 1." in text
+    assert "Diverged runs (seed, epoch): ReLU 2 (epoch 3)." in text
     assert "| ReLU-GPN | 87.50 | 98.91 | 14 | 7 | 6 | 5 | 5 |" in text  # the paper's row, as printed
 
 
@@ -92,7 +95,7 @@ def test_a_run_diverged_in_its_first_epoch_counts_only_as_a_failure(synth_store,
     text = render_markdown(rep)
     assert _row("NSwish", [0.9, 0.97], [1, 2, math.inf], runs=3) in text
     score = next(v for v in rep.verdicts if v.claim.startswith("The Score"))
-    assert "over 10 runs" in score.evidence
+    assert "NSwish 0.425 / 2" in score.evidence and "over 4 arms" in score.evidence  # its Score left out
 
 
 def test_verdicts_on_the_synthetic_runs(synth_store, synth_preset):
@@ -101,24 +104,27 @@ def test_verdicts_on_the_synthetic_runs(synth_store, synth_preset):
     assert len(verdicts) == 7
     faster = verdicts["NReLU converges faster than ReLU"]
     # complete separation of 3 against 3 runs: p = 1 / C(6, 3) = 0.05, not below alpha
-    assert faster.status == "inconclusive" and "p = 0.05 for the claim" in faster.evidence
+    assert faster.status == "inconclusive" and faster.p_for == pytest.approx(0.05)
     assert "NReLU [1, 1, 2], ReLU [∞, 3, ∞]" in faster.evidence
+    assert faster.confounded.startswith("initialisations differ")
     fails = verdicts["NReLU fails less often than ReLU"]
     p = sps.fisher_exact([[0, 3], [2, 1]], alternative="less").pvalue
-    assert fails.status == "inconclusive" and f"p = {p:.3g} for the claim" in fails.evidence
-    assert "NReLU 0/3, ReLU 2/3" in fails.evidence and "epoch 1: 1 vs 3" in fails.evidence
+    assert fails.status == "inconclusive" and fails.p_for == pytest.approx(p)
+    assert "NReLU 0/3 runs, ReLU 2/3" in fails.evidence
     score = verdicts["The Score (eq. 22) is inversely related to the speed of convergence"]
-    x = [3.0, 2.0, 4.0, 0.5, 0.6, 0.7, 2.5, 2.0, 0.4, 0.45, 1.0]
-    y = [*FIRST["relu"], *FIRST["nrelu"], *FIRST["swish"], *FIRST["nswish"]]
-    rho = sps.spearmanr(x, y)
-    assert f"rho = {rho.statistic:.3f}" in score.evidence
-    assert score.status == (
-        "supports" if sps.spearmanr(x, y, alternative="greater").pvalue < 0.05 else "inconclusive"
-    )
+    # one point per activation: the medians of its runs' Score and epochs to the threshold
+    x = [2.5, 0.6, 2.25, 0.45]  # ReLU: the diverged run has no Score to rank (left out)
+    y = [math.inf, 1, 2.5, 2]
+    rho = sps.spearmanr(x, y).statistic
+    perms = [sps.spearmanr(x, [y[i] for i in p]).statistic for p in itertools.permutations(range(4))]
+    assert f"rho = {rho:.3f} over 4 arms" in score.evidence
+    assert score.p_for == pytest.approx(np.mean(np.array(perms) >= rho - 1e-12))
     weights = verdicts["NReLU keeps the weight means closer to zero than ReLU (Fig. 4)"]
-    # last values: NReLU |E W| 0.01, 0.002, 0.004 against ReLU 0.02, 0.03 and 0.05 (epoch 2 of its diverged
-    # run: -w * 2 / 2); complete separation again
-    assert "p = 0.05 for the claim" in weights.evidence
+    # last values: NReLU |E W| 0.01, 0.002, 0.004 against ReLU 0.02, 0.03 and, diverged, the worst value
+    assert weights.p_for == pytest.approx(0.05) and "ReLU [0.0200, 0.0300, ∞]" in weights.evidence
+    assert all(
+        v.p_holm >= max(v.p_for, v.p_against) or v.p_holm >= min(v.p_for, v.p_against) for v in rep.verdicts
+    )
 
 
 def test_write_report_files(synth_store, synth_preset, tmp_path):

@@ -56,9 +56,7 @@ def test_reproduce_runs_reports_and_resumes(tmp_path, data_dir, tiny_preset, cap
             run.started_at,
             run.finished_at,
         )
-    assert second.report.summary.startswith(
-        "4 complete runs (2 activations, 2 runs each; seeds 0-1), 2 epochs"
-    )
+    assert second.report.summary.startswith("4 complete runs (2 variants, 2 runs each; seeds 0-1), 2 epochs")
     assert [v.claim for v in second.report.verdicts] == [  # the Swish/NSwish claims need those variants
         "NReLU converges faster than ReLU",
         "NReLU fails less often than ReLU",

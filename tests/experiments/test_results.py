@@ -1,6 +1,7 @@
+import numpy as np
 import pytest
 
-from normact.experiments import get_preset
+from normact.experiments import analyze, collect_runs, get_preset, read_runs_csv, report, write_runs_csv
 from normact.experiments.results import StudyRuns
 from normact.train import load_config
 
@@ -17,7 +18,7 @@ def test_an_analysis_without_any_complete_run_names_the_study() -> None:
     with pytest.raises(ValueError, match="no complete run of anact-lenet5 at scale cpu in the store"):
         runs.complete_variants()
     with pytest.raises(ValueError, match="no complete run of anact-lenet5"):
-        runs.preset.analyze(runs)
+        analyze(runs)
 
 
 def test_status_text_lists_missing_runs_and_the_time_taken() -> None:
@@ -43,3 +44,36 @@ def test_count_text_counts_complete_runs_per_variant() -> None:
     assert runs.count_text("activations") == (
         "3 complete runs (2 activations, 1-2 runs each; seeds 0-1), 12 epochs each."
     )
+
+
+def test_runs_csv_rebuilds_the_report_without_the_store(synth_store, synth_preset, tmp_path):
+    preset = get_preset(synth_preset)
+    runs = collect_runs(preset, "s", synth_store)
+    path = write_runs_csv(runs, tmp_path / "runs.csv")
+    back = read_runs_csv(preset, "s", path)
+    assert back.missing == runs.missing and back.seeds == runs.seeds and back.epochs == runs.epochs
+    for v in runs.runs:
+        assert [(r.seed, r.status, r.diverged_epoch) for r in back.runs[v]] == [
+            (r.seed, r.status, r.diverged_epoch) for r in runs.runs[v]
+        ]
+        for a, b in zip(back.runs[v], runs.runs[v], strict=True):
+            assert a.metrics.keys() == b.metrics.keys()
+            for k in a.metrics:
+                np.testing.assert_array_equal(a.metrics[k], b.metrics[k])
+    assert back.compute_seconds == runs.compute_seconds and back.wall_seconds == runs.wall_seconds
+    from_store, from_csv = analyze(runs), report(synth_preset, "s", runs_csv=path)[0]
+    assert [(v.claim, v.status, v.status_holm, v.evidence) for v in from_csv.verdicts] == [
+        (v.claim, v.status, v.status_holm, v.evidence) for v in from_store.verdicts
+    ]
+    assert (tmp_path / "report.md").is_file()  # written beside the CSV
+
+
+def test_runs_csv_of_another_preset_version_is_refused(synth_store, synth_preset, tmp_path):
+    preset = get_preset(synth_preset)
+    path = write_runs_csv(collect_runs(preset, "s", synth_store), tmp_path / "runs.csv")
+    text = path.read_text().splitlines()
+    row = text[1].split(",")
+    row[4] = "f" * 64
+    path.write_text("\n".join([text[0], ",".join(row), *text[2:]]) + "\n")
+    with pytest.raises(ValueError, match=r"line 2: relu seed 0 was run with config hash f{12}.*changed"):
+        read_runs_csv(preset, "s", path)

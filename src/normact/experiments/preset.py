@@ -17,10 +17,19 @@ read from a YAML file beside it::
         notes: why these settings
         variants: {...}                      # optional: this scale's own variants instead of the preset's
         variant_config: {"fc_*": {data.name: digits}}   # optional: overrides for the variants a glob matches
+        verdicts: true                       # false: a smoke check (one seed); no claim is judged
 
-The module supplies what YAML cannot: the claims, the paper's reference numbers and the analysis
-function ``analyze(runs) -> Report``. Modules in ``normact.experiments.presets`` are imported the first
-time the registry is read, so adding a study means adding a module there and nothing else.
+    labels: {relu: ReLU, nrelu: NReLU}       # how the report names the variants
+    metrics: {...}                           # the per-run numbers the claims use (normact.experiments.claims)
+    claims: [...]                            # the paper's claims and how each is tested (same module)
+
+The claims are checked when the file is loaded: an unknown variant, metric or test, a correlation over
+fewer than three arms, a paired test over arms that do not share seeds, or a scale whose seed count
+leaves a claim unable to reach p < 0.05 (``claims.min_p``) is an error naming the preset, the claim and
+the field. A preset's module may add what YAML cannot (a metric no other preset computes, its
+paper-shaped tables and figures) with ``normact.experiments.analysis.register_analysis``. Modules in
+``normact.experiments.presets`` are imported the first time the registry is read, so adding a study
+means adding a module there and nothing else.
 """
 
 from __future__ import annotations
@@ -28,19 +37,17 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
+from normact.experiments.claims import Claim, Metric, min_p, parse_claims, parse_metrics, validate_claim
+from normact.experiments.verdict import ALPHA
 from normact.train.config import ConfigError, load_config, parse_override, with_overrides
 from normact.train.sweep import Sweep
-
-if TYPE_CHECKING:
-    from normact.experiments.report import Report
-    from normact.experiments.results import StudyRuns
 
 __all__ = ["Preset", "Scale", "get_preset", "list_presets", "load_preset", "register_preset"]
 
@@ -59,31 +66,40 @@ class Scale:
     # glob on variant names -> dotted overrides applied after that variant's own at this scale, e.g.
     # {"fc_*": {data.name: digits}} gives one network's variants their dataset
     variant_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    verdicts: bool = True  # False: a check that the pieces run (one seed), no claim judged at this scale
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A reproducible study: runs to make and how to judge the paper's claims from them.
+    """A reproducible study: runs to make and the paper's claims to judge from them.
 
     Args:
         name: the name on the command line (``normact reproduce NAME``) and the study in the store.
         paper: the paper and the section, tables and figures reproduced.
         title: one line saying what the study asks.
-        claims: the claims the analysis gives a verdict on, as the paper states them.
+        claims: the claims and their tests (``normact.experiments.claims``).
         config: the base run config (``normact.train`` mapping) shared by every scale.
         variants: variant name -> overrides (a mapping of dotted keys or a list of ``key=value``).
         scales: the sizes the study can be run at, by name.
-        analyze: ``analyze(runs) -> Report``; gets the runs found in the store and their scale.
+        metrics: the per-run numbers the claims use, by name.
+        labels: variant -> the name the report gives it.
+        analysis: the registered analysis that adds the preset's own tables and figures (default: its name).
     """
 
     name: str
     paper: str
     title: str
-    claims: tuple[str, ...]
+    claims: tuple[Claim, ...]
     config: dict[str, Any]
     variants: dict[str, dict[str, Any]]
     scales: dict[str, Scale]
-    analyze: Callable[[StudyRuns], Report]
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    analysis: str = ""
+
+    def label(self, variant: str) -> str:
+        """The name the report gives ``variant``."""
+        return self.labels.get(variant, variant)
 
     def scale(self, name: str) -> Scale:
         """The scale called ``name``; an unknown name lists the valid ones."""
@@ -128,7 +144,10 @@ _discovered = False
 
 
 def register_preset(preset: Preset) -> Preset:
-    """Add ``preset`` to the registry (a second preset with the same name is an error); returns it."""
+    """Add ``preset`` to the registry (a second preset with the same name is an error); returns it.
+
+    Every variant of every scale must make a valid run config.
+    """
     from normact.probes.callbacks import build_probe_callbacks
 
     if preset.name in _PRESETS and _PRESETS[preset.name] is not preset:
@@ -165,17 +184,34 @@ def get_preset(name: str) -> Preset:
     return _PRESETS[name]
 
 
-_KEYS = ("name", "paper", "title", "config", "variants", "scales")
-_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes", "variants", "variant_config")
+def check_claims(preset: Preset) -> None:
+    """Check the claims against every scale's variants and seed count (module docstring)."""
+    where = f"preset {preset.name!r}"
+    variants = {s: preset.variants_of(s) for s in preset.scales}
+    for i, claim in enumerate(preset.claims):
+        at = f"{where}, claim {i + 1} ({claim.text!r})"
+        validate_claim(claim, at, preset.metrics, variants)
+        for scale in (s for s in preset.scales.values() if s.verdicts and claim.applies(variants[s.name])):
+            p = min_p(claim, scale.seeds, len(claim.arms) or len(variants[scale.name]))
+            if p >= ALPHA:
+                raise ConfigError(
+                    f"{at}: scale {scale.name!r} has {scale.seeds} seeds, with which its {claim.test} test "
+                    f"cannot reach p < {ALPHA:g} (smallest p: {p:.3g}); raise the scale's seeds"
+                )
 
 
-def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[StudyRuns], Report]) -> Preset:
-    """A :class:`Preset` from its YAML file (format in the module docstring) and its code."""
+_KEYS = ("name", "paper", "title", "config", "variants", "scales", "labels", "metrics", "claims")
+_REQUIRED = ("name", "paper", "title", "config", "variants", "scales", "claims")
+_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes", "variants", "variant_config", "verdicts")
+
+
+def load_preset(path: str | Path) -> Preset:
+    """A :class:`Preset` from its YAML file (format in the module docstring)."""
     path = Path(path)
     with path.open() as f:
         raw = yaml.safe_load(f) or {}
     where = f"preset file {str(path)!r}"
-    _check_keys(raw, _KEYS, where, required=_KEYS)
+    _check_keys(raw, _KEYS, where, required=_REQUIRED)
     variants = _variants(raw["variants"], where)
     scales = {}
     for name, spec in raw["scales"].items():
@@ -192,17 +228,24 @@ def load_preset(path: str | Path, claims: Iterable[str], analyze: Callable[[Stud
             notes=" ".join(str(spec.get("notes", "")).split()),
             variants=own,
             variant_config=_variant_config(spec.get("variant_config"), names, at),
+            verdicts=bool(spec.get("verdicts", True)),
         )
-    return Preset(
+    at = f"preset {raw['name']!r}"
+    metrics = parse_metrics(raw.get("metrics"), at)
+    preset = Preset(
         name=raw["name"],
         paper=raw["paper"],
         title=raw["title"],
-        claims=tuple(claims),
+        claims=parse_claims(raw["claims"], at, metrics),
         config=dict(raw["config"]),
         variants=variants,
         scales=scales,
-        analyze=analyze,
+        metrics=metrics,
+        labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
+        analysis=raw["name"],
     )
+    check_claims(preset)
+    return preset
 
 
 def _variants(raw: Any, where: str) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Patch
 from matplotlib.ticker import ScalarFormatter
 
-from normact.experiments.verdict import ALPHA, STATUSES, Verdict
+from normact.experiments.verdict import ALPHA, STATUSES, Verdict, format_p
 
 if TYPE_CHECKING:
     from normact.experiments.results import StudyRuns
@@ -107,10 +107,31 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], alig
 
 
 def verdict_table(verdicts: Sequence[Verdict]) -> str:
-    """The verdicts as a Markdown table: claim, verdict, evidence."""
-    return markdown_table(
-        ["claim", "verdict", "evidence"], [[v.claim, f"**{v.status}**", v.evidence] for v in verdicts], "lll"
-    )
+    """The verdicts as a Markdown table: claim, the paper's statement, verdict (raw and after Holm's
+    correction), p-values, evidence; a confounded claim says so beside its verdict."""
+    rows = []
+    for v in verdicts:
+        status = f"**{v.status}**" + (" (confounded)" if v.confounded else "")
+        p = "–" if math.isnan(v.p_for) else f"{_p(v.p_for)} / {_p(v.p_against)}"
+        evidence = v.evidence
+        if v.confounded:
+            evidence = f"Confounded: {v.confounded.rstrip('.')}. {evidence}"
+        if v.diverged:
+            evidence += f" Diverged runs: {_DIVERGED[v.diverged]}."
+        rows.append([v.claim, v.paper or "–", status, f"**{v.adjusted}**", p, _p(v.p_holm), evidence])
+    header = ["claim", "the paper", "verdict", "after Holm", "p for / against", "p (Holm)", "evidence"]
+    return markdown_table(header, rows, "lllllll")
+
+
+_DIVERGED = {
+    "worst": "counted as the worst value",
+    "exclude": "left out",
+    "last": "counted at their last finite epoch",
+}
+
+
+def _p(p: float) -> str:
+    return "–" if math.isnan(p) else format_p(p).removeprefix("p = ").removeprefix("p ")
 
 
 def settings_table(runs: StudyRuns) -> str:
@@ -153,7 +174,10 @@ def render_markdown(report: Report) -> str:
             "## Verdicts",
             f"Each claim is one pre-declared one-sided test at alpha = {ALPHA:g}: *supports* when it rejects "
             "'no difference' in the claim's direction, *contradicts* when the same test rejects in the "
-            "opposite direction, *inconclusive* otherwise.",
+            "opposite direction, *inconclusive* otherwise. 'After Holm': the same rule on the smaller "
+            "p-value after Holm's correction over this report's claims (p (Holm)). *Confounded*: the arms "
+            "differ in more than the factor the claim is about, so the verdict cannot be pinned on that "
+            "factor alone.",
             verdict_table(report.verdicts),
         ]
     for section in report.sections:
@@ -204,24 +228,34 @@ def write_overview(
     out.mkdir(parents=True, exist_ok=True)
     rows, studies = [], []
     for report, link in reports:
-        counts = [sum(v.status == s for v in report.verdicts) for s in STATUSES]
+        counts = [
+            f"{sum(v.status == s for v in report.verdicts)} / {sum(v.adjusted == s for v in report.verdicts)}"
+            for s in STATUSES
+        ]
         studies.append([f"[{report.preset}]({link})", report.scale, report.paper, *counts])
         for v in report.verdicts:
-            rows.append([f"[{report.preset}]({link})", report.scale, v.claim, f"**{v.status}**"])
-    counts = {s: sum(v.status == s for r, _ in reports for v in r.verdicts) for s in STATUSES}
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+            status = f"**{v.status}**" + (" (confounded)" if v.confounded else "")
+            rows.append([f"[{report.preset}]({link})", report.scale, v.claim, status, f"**{v.adjusted}**"])
+    every = [v for r, _ in reports for v in r.verdicts]
+    raw = ", ".join(f"{sum(v.status == s for v in every)} {s}" for s in STATUSES)
+    adjusted = ", ".join(f"{sum(v.adjusted == s for v in every)} {s}" for s in STATUSES)
     lines = [
         "# Paper claims: overview",
         f"Verdicts of every preset with runs in the results store ({len(reports)} "
-        f"report{'s' if len(reports) != 1 else ''}; {summary}). "
+        f"report{'s' if len(reports) != 1 else ''}; {raw}; after Holm's correction within each report: "
+        f"{adjusted}; {sum(bool(v.confounded) for v in every)} claims confounded). "
         f"Each claim is one pre-declared one-sided test at alpha = {ALPHA:g}; the linked reports give "
-        "the evidence, the paper's numbers beside ours and every setting.",
+        "the evidence, the p-values, the paper's numbers beside ours, every setting, and a runs.csv from "
+        "which `normact report NAME --runs runs.csv` rebuilds them without the store.",
     ]
     if studies:
-        lines += ["## Reports", markdown_table(["preset", "scale", "paper", *STATUSES], studies, "lllrrr")]
+        header = ["preset", "scale", "paper", *(f"{s} (raw / Holm)" for s in STATUSES)]
+        lines += ["## Reports", markdown_table(header, studies, "lllrrr")]
     lines += [
         "## Verdicts",
-        markdown_table(["preset", "scale", "claim", "verdict"], rows, "llll") if rows else "No verdicts yet.",
+        markdown_table(["preset", "scale", "claim", "verdict", "after Holm"], rows, "lllll")
+        if rows
+        else "No verdicts yet.",
         "![verdicts of every preset](overview.png)",
     ]
     if failed:

@@ -2,9 +2,10 @@
 
 ``reproduce("anact-lenet5", "cpu", jobs=2)`` runs every (variant, seed) of the scale that the results
 store does not hold yet (an interrupted call resumes where it stopped: finished runs are skipped and
-a half-done run continues from its last checkpoint), then writes ``<out>/report.md`` and its figures.
-By default the store is ``results/normact.sqlite``, checkpoints go to ``runs/`` beside it and the
-report to ``<store folder>/<preset>/<scale>/``.
+a half-done run continues from its last checkpoint), then writes ``<out>/report.md``, its figures and
+``runs.csv``, the runs it was built from. By default the store is ``results/normact.sqlite``,
+checkpoints go to ``runs/`` beside it and the report to ``<store folder>/<preset>/<scale>/``.
+``report(name, runs_csv=...)`` rebuilds a report from a ``runs.csv`` alone, without the store.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from normact.experiments.analysis import analyze
 from normact.experiments.preset import get_preset, list_presets
 from normact.experiments.report import Report, write_overview, write_report
-from normact.experiments.results import collect_runs
+from normact.experiments.results import StudyRuns, collect_runs, read_runs_csv, write_runs_csv
 from normact.train.config import Config
 from normact.train.store import DEFAULT_STORE, ResultsStore
 from normact.train.sweep import SweepItem, run_sweep
@@ -25,6 +27,7 @@ __all__ = [
     "ReproduceResult",
     "build_report",
     "describe_presets",
+    "load_runs",
     "overview_folder",
     "report",
     "report_all",
@@ -95,23 +98,49 @@ def reproduce(
     runs = collect_runs(preset, scale, store, len(sweep.seeds))
     if runs.n_runs == 0:
         return ReproduceResult(items, None, None)
-    rep = preset.analyze(runs)
-    path = write_report(rep, out if out is not None else default_out(store, preset.name, scale))
+    rep = analyze(runs)
+    path = _write(rep, runs, out if out is not None else default_out(store, preset.name, scale))
     return ReproduceResult(items, rep, path)
 
 
-def build_report(
-    name: str, scale: str = "cpu", store: str | Path = DEFAULT_STORE, seeds: int | None = None
-) -> Report:
-    """The report of preset ``name`` at ``scale`` from the runs in ``store`` (see ``collect_runs``)."""
+def _write(rep: Report, runs: StudyRuns, out: str | Path, csv: bool = True) -> Path:
+    """``report.md`` with its figures, and ``runs.csv`` beside it unless the runs came from that file."""
+    path = write_report(rep, out)
+    if csv:
+        write_runs_csv(runs, path.parent / "runs.csv")
+    return path
+
+
+def load_runs(
+    name: str,
+    scale: str = "cpu",
+    store: str | Path = DEFAULT_STORE,
+    seeds: int | None = None,
+    runs_csv: str | Path | None = None,
+) -> StudyRuns:
+    """The runs of preset ``name`` at ``scale``: from ``runs_csv`` when given, else from ``store``."""
     preset = get_preset(name)
-    runs = collect_runs(preset, scale, store, seeds)
+    if runs_csv is not None:
+        runs = read_runs_csv(preset, scale, runs_csv)
+    else:
+        runs = collect_runs(preset, scale, store, seeds)
     if runs.n_runs == 0:
         raise ValueError(
-            f"results store {str(store)!r} holds no complete run of {name!r} at scale {scale!r}; "
+            f"{str(runs_csv or store)!r} holds no complete run of {name!r} at scale {scale!r}; "
             f"run 'normact reproduce {name} --scale {scale}' first"
         )
-    return preset.analyze(runs)
+    return runs
+
+
+def build_report(
+    name: str,
+    scale: str = "cpu",
+    store: str | Path = DEFAULT_STORE,
+    seeds: int | None = None,
+    runs_csv: str | Path | None = None,
+) -> Report:
+    """The report of preset ``name`` at ``scale`` from the runs in ``store`` or in ``runs_csv``."""
+    return analyze(load_runs(name, scale, store, seeds, runs_csv))
 
 
 def report(
@@ -120,10 +149,15 @@ def report(
     store: str | Path = DEFAULT_STORE,
     out: str | Path | None = None,
     seeds: int | None = None,
+    runs_csv: str | Path | None = None,
 ) -> tuple[Report, Path]:
-    """Build the report of ``name`` at ``scale`` and write it (default folder: ``default_out``)."""
-    rep = build_report(name, scale, store, seeds)
-    return rep, write_report(rep, out if out is not None else default_out(store, name, scale))
+    """Build the report of ``name`` at ``scale`` and write it (default folder: ``default_out``, or the
+    folder of ``runs_csv``); from the store, ``runs.csv`` is written beside it."""
+    runs = load_runs(name, scale, store, seeds, runs_csv)
+    rep = analyze(runs)
+    if out is None:
+        out = Path(runs_csv).parent if runs_csv is not None else default_out(store, name, scale)
+    return rep, _write(rep, runs, out, csv=runs_csv is None)
 
 
 def overview_folder(out: str | Path, preset: str, scale: str) -> Path:
@@ -155,8 +189,8 @@ def report_all(store: str | Path = DEFAULT_STORE, out: str | Path | None = None)
             if runs.n_runs == 0:
                 continue
             try:
-                rep = preset.analyze(runs)
-                path = write_report(rep, overview_folder(out, name, scale))
+                rep = analyze(runs)
+                path = _write(rep, runs, overview_folder(out, name, scale))
             except Exception as error:  # one broken analysis must not hide every other report
                 log.exception("%s at scale %s: the report failed", name, scale)
                 failed.append((name, scale, f"{type(error).__name__}: {error}"))
@@ -171,7 +205,7 @@ def describe_presets() -> str:
     for name in list_presets():
         p = get_preset(name)
         lines = [f"{p.name}: {p.title}", f"  paper: {p.paper}", "  claims:"]
-        lines += [f"    - {c}" for c in p.claims]
+        lines += [f"    - {c.text}" + (" (confounded)" if c.confounded else "") for c in p.claims]
         lines.append("  scales:")
         for sc in p.scales.values():
             lines.append(

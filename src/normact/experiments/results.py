@@ -1,14 +1,23 @@
 """A preset's runs as found in the results store: per variant, per seed, metrics as per-epoch arrays.
 
-Only runs whose config hash is the one the preset gives today for that scale, variant and seed count,
-so runs of an older version of a preset, or of another scale, never mix into a report. Runs that are
+Only runs whose config hash is the one the preset gives today for that scale, variant and seed, so
+runs of an older version of a preset, or of another scale, never mix into a report. Runs that are
 ``finished`` or ``diverged`` are complete; a ``running`` or ``failed`` run, or one never started, is
-reported as missing.
+reported as missing. The seeds judged are the scale's (0 .. seeds - 1); complete runs of other seeds
+are listed as exploratory and never change a verdict.
+
+``write_runs_csv`` exports the runs to one CSV row per run (study, scale, variant, seed, config hash,
+status, the epoch it diverged at, times, then every stored metric as ``key@epoch``, epoch 0 the
+initial model's probes) and
+``read_runs_csv`` reads it back into the same :class:`StudyRuns`, so a report can be rebuilt and
+re-checked without the store.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +29,7 @@ from normact.experiments.preset import Preset, Scale
 from normact.train.config import Config, config_hash
 from normact.train.store import DONE_STATUSES, ResultsStore
 
-__all__ = ["RunData", "StudyRuns", "collect_runs"]
+__all__ = ["RunData", "StudyRuns", "collect_runs", "read_runs_csv", "write_runs_csv"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,9 @@ class RunData:
     diverged_epoch: int | None
     metrics: dict[str, np.ndarray]  # key -> values of epochs 1..epochs_done
     initial: dict[str, float] = field(default_factory=dict)  # the probes of the initial model (epoch 0)
+    config_hash: str = ""
+    created_at: str = ""
+    finished_at: str = ""
 
 
 @dataclass
@@ -49,6 +61,7 @@ class StudyRuns:
     missing: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # variant -> (seed, status)
     compute_seconds: float = 0.0  # sum of every stored epoch's wall time
     wall_seconds: float | None = None  # first run created to last run finished
+    exploratory: dict[str, list[int]] = field(default_factory=dict)  # variant -> seeds beyond the scale's
 
     @property
     def variants(self) -> list[str]:
@@ -88,6 +101,14 @@ class StudyRuns:
             )
             are = "run is" if self.n_missing == 1 else "runs are"
             parts.append(f"**{self.n_missing} {are} missing** and left out: {missing}.")
+        if self.exploratory:
+            extra = "; ".join(
+                f"{label(v)} seeds {', '.join(map(str, s))}" for v, s in self.exploratory.items()
+            )
+            parts.append(
+                f"The store also holds exploratory runs outside the scale's seeds ({extra}); they are not "
+                "part of any table or verdict."
+            )
         text = f"Training took {self.compute_seconds / 60:.1f} min of compute (sum of epoch times)"
         if self.wall_seconds is not None:
             wall = self.wall_seconds / 60
@@ -118,8 +139,8 @@ def collect_runs(
     """The complete runs of ``preset`` at ``scale`` in ``store``.
 
     Args:
-        seeds: look for seeds ``0 .. seeds - 1``; None: the scale's count, and any higher seed that
-            has runs of this scale in the store.
+        seeds: judge seeds ``0 .. seeds - 1`` (default: the scale's count); complete runs of other
+            seeds are listed in ``exploratory``.
     """
     sc = preset.scale(scale)  # an unknown scale is reported before anything is read
     results = store if isinstance(store, ResultsStore) else ResultsStore(store)
@@ -128,57 +149,144 @@ def collect_runs(
             f"results store {str(results.path)!r} does not exist; run 'normact reproduce {preset.name}' first"
         )
     wanted = list(range(sc.seeds if seeds is None else seeds))
-    # seeds beyond the scale's count are counted when the store holds runs of them (--seeds K)
-    extra = sorted({r.seed for r in results.runs(study=preset.name)} - set(wanted)) if seeds is None else []
+    extra = sorted({r.seed for r in results.runs(study=preset.name)} - set(wanted))
     sweep = dataclasses.replace(preset.sweep(scale, 1), seeds=wanted + extra)
     configs = sweep.configs()
-    runs: dict[str, list[RunData]] = {v: [] for v in sweep.variants}
-    missing: dict[str, list[tuple[int, str]]] = {}
+    out = _empty(preset, sc, sweep.base, configs, wanted)
     records = {}
     for cfg in configs:
         record = results.find_run(cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
         if record is not None and record.status in DONE_STATUSES:
-            records[record.id] = record
+            if cfg.train.seed in wanted:
+                records[record.id] = record
+            else:
+                out.exploratory.setdefault(cfg.variant, []).append(cfg.train.seed)
         elif cfg.train.seed in wanted:
-            missing.setdefault(cfg.variant, []).append(
+            out.missing.setdefault(cfg.variant, []).append(
                 (cfg.train.seed, "not run" if record is None else record.status)
             )
     values: dict[int, dict[str, dict[int, float]]] = {i: {} for i in records}
     for row in results.metrics(list(records)) if records else ():
         values[row.run_id].setdefault(row.key, {})[row.epoch] = row.value
-    compute = 0.0
-    for run_id, record in records.items():
-        metrics, initial = {}, {}
-        for key, by_epoch in values[run_id].items():
-            if 0 in by_epoch:
-                initial[key] = by_epoch.pop(0)
-            if not by_epoch:
-                continue
-            arr = np.full(max(by_epoch), np.nan)
-            for epoch, v in by_epoch.items():
-                arr[epoch - 1] = v
-            metrics[key] = arr
-        compute += float(np.nansum(metrics.get("time", [])))
-        runs[record.variant].append(
-            RunData(
-                record.variant, record.seed, run_id, record.status, record.diverged_epoch, metrics, initial
-            )
-        )
-    for variant in runs:
-        runs[variant].sort(key=lambda r: r.seed)
-    wall = None
-    if records:
-        start = min(datetime.fromisoformat(r.created_at) for r in records.values())
-        end = max(datetime.fromisoformat(r.finished_at) for r in records.values() if r.finished_at)
-        wall = (end - start).total_seconds()
+    for run_id, r in records.items():
+        initial = {key: by_epoch.pop(0) for key, by_epoch in values[run_id].items() if 0 in by_epoch}
+        metrics = {key: _array(by_epoch) for key, by_epoch in values[run_id].items() if by_epoch}
+        stamps = r.config_hash, r.created_at, r.finished_at or ""
+        run = RunData(r.variant, r.seed, run_id, r.status, r.diverged_epoch, metrics, initial, *stamps)
+        out.runs[r.variant].append(run)
+    return _finish(out)
+
+
+def _empty(preset: Preset, sc: Scale, base: Config, configs: list[Config], seeds: list[int]) -> StudyRuns:
     return StudyRuns(
         preset=preset,
         scale=sc,
-        base=sweep.base,
+        base=base,
         epochs=max(cfg.train.epochs for cfg in configs),
-        seeds=sorted(set(wanted) | {r.seed for r in records.values()}),
-        runs=runs,
-        missing=missing,
-        compute_seconds=compute,
-        wall_seconds=wall,
+        seeds=seeds,
+        runs={v: [] for v in preset.variants_of(sc.name)},
     )
+
+
+def _array(by_epoch: dict[int, float]) -> np.ndarray:
+    arr = np.full(max(by_epoch), np.nan)
+    for epoch, v in by_epoch.items():
+        arr[epoch - 1] = v
+    return arr
+
+
+def _finish(out: StudyRuns) -> StudyRuns:
+    """Sort the runs by seed and sum up their times."""
+    every = [r for runs in out.runs.values() for r in runs]
+    for variant in out.runs:
+        out.runs[variant].sort(key=lambda r: r.seed)
+    out.compute_seconds = float(sum(np.nansum(r.metrics.get("time", [])) for r in every))
+    finished = [datetime.fromisoformat(r.finished_at) for r in every if r.finished_at]
+    if every and finished:
+        start = min(datetime.fromisoformat(r.created_at) for r in every)
+        out.wall_seconds = (max(finished) - start).total_seconds()
+    return out
+
+
+_CSV_FIXED = ("study", "scale", "variant", "seed", "config_hash", "status", "diverged_epoch", "created_at",
+              "finished_at", "compute_seconds")  # fmt: skip
+
+
+def write_runs_csv(runs: StudyRuns, path: str | Path) -> Path:
+    """The runs as CSV: one row per run (module docstring), missing runs with their status and no values."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    every = [r for v in runs.runs.values() for r in v]
+    keys = sorted(
+        {(k, e) for r in every for k, a in r.metrics.items() for e in range(1, a.size + 1)}
+        | {(k, 0) for r in every for k in r.initial}
+    )
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*_CSV_FIXED, *(f"{k}@{e}" for k, e in keys)])
+        study, scale = runs.preset.name, runs.scale.name
+        for r in every:
+
+            def value(k: str, e: int, r: RunData = r) -> str:
+                if e == 0:
+                    return repr(float(r.initial[k])) if k in r.initial else ""
+                a = r.metrics.get(k)
+                return "" if a is None or e > a.size or math.isnan(a[e - 1]) else repr(float(a[e - 1]))
+
+            time = repr(float(np.nansum(r.metrics.get("time", []))))
+            fixed = [study, scale, r.variant, r.seed, r.config_hash, r.status, r.diverged_epoch or "",
+                     r.created_at, r.finished_at, time]  # fmt: skip
+            w.writerow([*fixed, *(value(k, e) for k, e in keys)])
+        for variant, missing in runs.missing.items():
+            for seed, status in missing:
+                w.writerow([study, scale, variant, seed, "", status, "", "", "", "", *([""] * len(keys))])
+    return path
+
+
+def read_runs_csv(preset: Preset, scale: str, path: str | Path) -> StudyRuns:
+    """The :class:`StudyRuns` a ``runs.csv`` holds; its config hashes must be today's for the preset."""
+    sc = preset.scale(scale)
+    path = Path(path)
+    sweep = preset.sweep(scale)
+    configs = sweep.configs()
+    expected = {(c.variant, c.train.seed): config_hash(c) for c in configs}
+    out = _empty(preset, sc, sweep.base, configs, list(sweep.seeds))
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows, 2):
+        at = f"{str(path)!r}, line {i}"
+        if row["study"] != preset.name or row["scale"] != scale:
+            raise ValueError(
+                f"{at}: a run of {row['study']} at scale {row['scale']}, not {preset.name} at {scale}"
+            )
+        variant, seed = row["variant"], int(row["seed"])
+        if (variant, seed) not in expected:
+            out.exploratory.setdefault(variant, []).append(seed)
+            continue
+        if row["status"] not in DONE_STATUSES:
+            out.missing.setdefault(variant, []).append((seed, row["status"]))
+            continue
+        if row["config_hash"] != expected[(variant, seed)]:
+            raise ValueError(
+                f"{at}: {variant} seed {seed} was run with config hash {row['config_hash'][:12]}, but the "
+                f"preset's config for it hashes to {expected[(variant, seed)][:12]}: the preset has changed"
+            )
+        by_key: dict[str, dict[int, float]] = {}
+        for column, text in row.items():
+            if column in _CSV_FIXED or text == "":
+                continue
+            key, _, epoch = column.rpartition("@")
+            by_key.setdefault(key, {})[int(epoch)] = float(text)
+        initial = {k: v.pop(0) for k, v in by_key.items() if 0 in v}
+        metrics = {k: _array(v) for k, v in by_key.items() if v}
+        diverged = int(row["diverged_epoch"]) if row["diverged_epoch"] else None
+        stamps = row["config_hash"], row["created_at"], row["finished_at"]
+        run = RunData(variant, seed, -1, row["status"], diverged, metrics, initial, *stamps)
+        out.runs[variant].append(run)
+    found = {(v, r.seed) for v, rs in out.runs.items() for r in rs} | {
+        (v, s) for v, m in out.missing.items() for s, _ in m
+    }
+    for variant, seed in expected:
+        if (variant, seed) not in found:
+            out.missing.setdefault(variant, []).append((seed, "not run"))
+    return _finish(out)

@@ -7,17 +7,22 @@ Each claim is tested by one pre-declared one-sided test. The rule:
 - **inconclusive** otherwise, with the number of runs that would be needed (80 % power at ``ALPHA``,
   if the effect observed were the true one) where a preset can give it.
 
-There is no correction for testing several claims: each verdict stands for its own claim, and the
-p-values are printed so a reader can apply one.
+Each verdict is given twice: on its own (the raw p-values), and after Holm's step-down correction over
+the claims of the preset (:func:`holm`), which keeps the chance of any false verdict among them at
+``ALPHA``. Holm's family is the claims that were tested, each with the smaller of its two one-sided
+p-values (the direction its data point to).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["ALPHA", "POWER", "STATUSES", "Verdict", "decide", "format_p"]
+from statsmodels.stats.multitest import multipletests
+
+__all__ = ["ALPHA", "POWER", "STATUSES", "Verdict", "decide", "format_p", "holm"]
 
 ALPHA = 0.05  # one-sided significance level of every verdict
 POWER = 0.8  # power assumed when a preset says how many runs an inconclusive verdict would need
@@ -32,12 +37,25 @@ class Verdict:
     """What our runs say about one claim of a paper, and why."""
 
     claim: str
-    status: Status
+    status: Status  # on the claim's own p-values
     evidence: str
+    p_for: float = math.nan  # one-sided p-value in the claim's direction (NaN: not tested)
+    p_against: float = math.nan
+    p_holm: float = math.nan  # the smaller of the two after Holm's correction over the preset's claims
+    status_holm: Status | None = None  # the verdict at the Holm-adjusted p-value
+    paper: str = ""  # where the paper states the claim, and its number
+    confounded: str = ""  # what else differs between the arms, when something does
+    diverged: str = ""  # what a diverged run counted as
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"verdict status must be one of {list(STATUSES)}, got {self.status!r}")
+        for status in (self.status, self.status_holm or self.status):
+            if status not in STATUSES:
+                raise ValueError(f"verdict status must be one of {list(STATUSES)}, got {status!r}")
+
+    @property
+    def adjusted(self) -> Status:
+        """The verdict after Holm's correction (the raw one when Holm's was not applied)."""
+        return self.status_holm or self.status
 
 
 def format_p(p: float) -> str:
@@ -87,3 +105,20 @@ def _needed_text(needed: float, unit: str, alpha: float) -> str:
         f"If the observed effect were the true one, {amount} {unit} would give the test {POWER:.0%} "
         f"power at alpha = {alpha:g}."
     )
+
+
+def holm(verdicts: Sequence[Verdict], alpha: float = ALPHA) -> list[Verdict]:
+    """``verdicts`` with Holm's adjusted p-value and verdict (statsmodels' ``multipletests``)."""
+    tested = [i for i, v in enumerate(verdicts) if not math.isnan(v.p_for)]
+    out = [replace(v, status_holm=v.status) for v in verdicts]  # untested: inconclusive either way
+    if not tested:
+        return out
+    p = [min(verdicts[i].p_for, verdicts[i].p_against) for i in tested]
+    adjusted = multipletests(p, alpha=alpha, method="holm")[1]
+    for i, q in zip(tested, adjusted, strict=True):
+        v = verdicts[i]
+        status: Status = "inconclusive"
+        if q < alpha:
+            status = "supports" if v.p_for <= v.p_against else "contradicts"
+        out[i] = replace(v, p_holm=float(q), status_holm=status)
+    return out

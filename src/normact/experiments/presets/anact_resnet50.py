@@ -15,26 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure as MplFigure
-from matplotlib.ticker import MaxNLocator
 
 from normact.experiments import stats
+from normact.experiments.analysis import Analysis, curves_figure, per_run, register_analysis
 from normact.experiments.preset import load_preset, register_preset
-from normact.experiments.report import Figure, Report, Section, fmt, markdown_table, settings_table
+from normact.experiments.report import Report, Section, fmt, markdown_table
 from normact.experiments.results import StudyRuns
-from normact.experiments.verdict import Verdict, decide
 
-LABELS = {
-    "tanh": "Tanh",
-    "leaky_relu": "LReLU",
-    "elu": "ELU",
-    "selu": "SELU",
-    "relu": "ReLU",
-    "nrelu": "NReLU",
-    "swish": "Swish",
-    "nswish": "NSwish",
-}
-PAIRS = (("nrelu", "relu"), ("nswish", "swish"))  # (normalized, its base)
+NORMALIZED = ("nrelu", "nswish")
 
 # Table 4 (CIFAR-100): top-1 and top-5 accuracy (%) of each of 3 runs, ordered by top-1.
 PAPER_TABLE4: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -59,9 +47,6 @@ PAPER_TABLE5: dict[str, tuple[float, float]] = {
     "nswish": (56.55, 79.25),
 }
 
-CLAIM = "{n} reaches a higher top-1 accuracy than {b} (Tables 4-5)"
-CLAIMS = tuple(CLAIM.format(n=LABELS[n], b=LABELS[b]) for n, b in PAIRS)
-
 
 def _paper_top1(variant: str, table: int) -> float:
     if table == 4:
@@ -69,39 +54,20 @@ def _paper_top1(variant: str, table: int) -> float:
     return PAPER_TABLE5[variant][0]
 
 
-def _median_curve(values: np.ndarray) -> np.ndarray:
-    """Median over runs (axis 0) ignoring NaN; NaN where no run has a value."""
-    out = np.full(values.shape[1], np.nan)
-    has = (~np.isnan(values)).any(axis=0)
-    out[has] = np.nanmedian(values[:, has], axis=0)
-    return out
-
-
-def _per_run(rows: np.ndarray, reduce: Any, empty: float = math.nan) -> np.ndarray:
-    """``reduce`` of each run's values that are not NaN; ``empty`` for a run without any."""
-    return np.array([reduce(r[~np.isnan(r)]) if (~np.isnan(r)).any() else empty for r in rows])
-
-
-def analyze(runs: StudyRuns) -> Report:
-    """Table 4 or 5 (``analysis.paper_table``), the accuracy curves and the verdicts of one scale."""
+def _build(runs: StudyRuns, report: Report) -> None:
+    """Table 4 or 5 (``analysis.paper_table``) and the accuracy curves of one scale."""
     table = int(runs.scale.analysis.get("paper_table", 4))
     if table not in (4, 5):
         raise ValueError(f"analysis.paper_table must be 4 or 5, got {table}")
     acc = {v: runs.series(v, "test_acc") for v in runs.complete_variants()}
-    best = {v: _per_run(a, np.max, 0.0) for v, a in acc.items()}  # no accuracy at all ranks lowest
-    score = {v: _per_run(runs.series(v, "score"), np.mean) for v in acc}
-    summary = (
-        f"{runs.n_runs} complete runs ({len(acc)} activations; seeds {runs.seeds[0]}-{runs.seeds[-1]}), "
-        f"{runs.epochs} epochs each. {runs.status_text()}"
-    )
-    report = Report.for_runs(runs, summary)
-    report.verdicts = _verdicts(best, table)
+    best = {v: per_run(a, np.max, 0.0) for v, a in acc.items()}  # no accuracy at all ranks lowest
+    score = {v: per_run(runs.series(v, "score"), np.mean) for v in acc}
     rows = []
     for v, a in acc.items():
         mean, median = stats.mean_ci(best[v]), stats.median_ci(best[v])
-        last = _per_run(a, lambda r: r[-1])
+        last = per_run(a, lambda r: r[-1])
         rows.append([
-            LABELS.get(v, v),
+            runs.preset.label(v),
             f"{fmt(median.estimate, 2, 100)} [{fmt(median.low, 2, 100)}, {fmt(median.high, 2, 100)}]",
             f"{fmt(mean.estimate, 2, 100)} [{fmt(mean.low, 2, 100)}, {fmt(mean.high, 2, 100)}]",
             fmt(float(np.nanmedian(last)) if (~np.isnan(last)).any() else math.nan, 2, 100),
@@ -117,56 +83,29 @@ def analyze(runs: StudyRuns) -> Report:
         f"{runs.base.train.probe_samples or 'all'} test images). Median interval: order statistics; mean: "
         "Student's t. Top-5 accuracy is not measured.\n\n" + markdown_table(header, rows)
     )
-    report.sections = [
+    report.sections += [
         Section(f"Table {table}, ours ({runs.scale.name} scale) beside the paper's medians", ours),
-        Section(f"Table {table}, the paper", _paper_table(table)),
-        Section("Settings", settings_table(runs) + "\n\n" + runs.scale.notes),
+        Section(f"Table {table}, the paper", _paper_table(table, runs.preset.label)),
     ]
-    report.figures = [
-        Figure("accuracy", "Median validation accuracy per epoch", lambda fig: _draw(fig, acc), (7, 4.5))
-    ]
-    return report
+    report.figures.append(curves_figure(
+        runs, "accuracy", "Median validation accuracy per epoch",
+        [("best_acc", "median validation accuracy (%)")],
+        lambda v: {"label": runs.preset.label(v), "linestyle": "-" if v in NORMALIZED else "--",
+                   "linewidth": 2.2 if v in NORMALIZED else 1.2},
+    ))  # fmt: skip
 
 
-def _paper_table(table: int) -> str:
+def _paper_table(table: int, label: Any) -> str:
     if table == 4:
-        rows = [[LABELS[v], *(f"{x:.2f}" for x in t1), *(f"{x:.2f}" for x in t5)] for v, (t1, t5) in
+        rows = [[label(v), *(f"{x:.2f}" for x in t1), *(f"{x:.2f}" for x in t5)] for v, (t1, t5) in
                 PAPER_TABLE4.items()]  # fmt: skip
         header = ["method", "top-1 run 1", "run 2", "run 3", "top-5 run 1", "run 2", "run 3"]
         return "As printed (CIFAR-100, 3 runs, %):\n\n" + markdown_table(header, rows)
-    rows = [[LABELS[v], f"{t1:.2f}", f"{t5:.2f}"] for v, (t1, t5) in PAPER_TABLE5.items()]
+    rows = [[label(v), f"{t1:.2f}", f"{t5:.2f}"] for v, (t1, t5) in PAPER_TABLE5.items()]
     return "As printed (Tiny ImageNet, median of 3 runs, %):\n\n" + markdown_table(
         ["method", "top-1", "top-5"], rows
     )
 
 
-def _verdicts(best: dict[str, np.ndarray], table: int) -> list[Verdict]:
-    out = []
-    for n, b in PAIRS:
-        if n not in best or b not in best:
-            continue
-        p_for = stats.rank_sum_test(best[n], best[b], "greater")
-        p_against = stats.rank_sum_test(best[n], best[b], "less")
-        evidence = (
-            f"best top-1 of each run (%): {LABELS[n]} [{', '.join(f'{100 * x:.2f}' for x in best[n])}], "
-            f"{LABELS[b]} [{', '.join(f'{100 * x:.2f}' for x in best[b])}] (the paper's medians, "
-            f"Table {table}: {_paper_top1(n, table):.2f} vs {_paper_top1(b, table):.2f}); exact rank-sum test"
-        )
-        needed = stats.n_for_rank_sum(stats.probability_of_superiority(best[b], best[n]))
-        out.append(decide(CLAIM.format(n=LABELS[n], b=LABELS[b]), p_for, p_against, evidence, needed))
-    return out
-
-
-def _draw(fig: MplFigure, acc: dict[str, np.ndarray]) -> None:
-    ax = fig.add_subplot()
-    for v, a in acc.items():
-        normalized = v in ("nrelu", "nswish")
-        ax.plot(np.arange(1, a.shape[1] + 1), 100 * _median_curve(a), label=LABELS.get(v, v),
-                linestyle="-" if normalized else "--", linewidth=2.2 if normalized else 1.2)  # fmt: skip
-    ax.set(xlabel="epoch", ylabel="median validation accuracy (%)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=8, ncols=2)
-    ax.grid(alpha=0.3)
-
-
-PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))
+PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml")))
+register_analysis(PRESET.name, Analysis(build=_build))

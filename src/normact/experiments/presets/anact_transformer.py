@@ -11,18 +11,16 @@ BLEU).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import MaxNLocator
 
-from normact.experiments import stats
+from normact.experiments.analysis import Analysis, median_curve, per_run, register_analysis
 from normact.experiments.preset import load_preset, register_preset
-from normact.experiments.report import Figure, Report, Section, markdown_table, settings_table
+from normact.experiments.report import Figure, Report, Section, markdown_table
 from normact.experiments.results import StudyRuns
-from normact.experiments.verdict import Verdict, decide
 
 FFN = (512, 1024, 2048)
 ROWS = {  # table -> (row label, variant prefix)
@@ -41,43 +39,14 @@ PAPER_BLEU: dict[str, tuple[float, float]] = {
     "nrelu_3relu_6l_512": (27.64, 28.82), "nrelu_3relu_6l_2048": (29.37, 30.43),
 }  # fmt: skip
 
-# (claim, the variant claimed better, the variant claimed worse)
-COMPARISONS = (
-    ("12L-12L, FFN 512x2048: Swish translates better than NSwish in every FFN (Table 6)",
-     "swish_12l_2048", "nswish_12l_2048"),
-    ("12L-12L, FFN 512x2048: keeping Swish in the top 6 FFNs translates better than NSwish in every FFN "
-     "(Table 6)", "nswish_6swish_12l_2048", "nswish_12l_2048"),
-    ("12L-12L, FFN 512x512: NSwish+1Swish translates better than Swish (Table 6)",
-     "nswish_1swish_12l_512", "swish_12l_512"),
-    ("6L-6L, FFN 512x2048: NReLU+3ReLU translates better than ReLU (Table 7)",
-     "nrelu_3relu_6l_2048", "relu_6l_2048"),
-)  # fmt: skip
-CLAIMS = tuple(c for c, _, _ in COMPARISONS)
 
-
-def _last(rows: np.ndarray) -> np.ndarray:
-    """Each run's last BLEU; 0 for a run without any (diverged in its first epoch)."""
-    return np.array([r[~np.isnan(r)][-1] if (~np.isnan(r)).any() else 0.0 for r in rows])
-
-
-def analyze(runs: StudyRuns) -> Report:
-    """Tables 6-7 in the paper's layout, BLEU per epoch and the verdicts from the runs of one scale."""
+def _build(runs: StudyRuns, report: Report) -> None:
     bleu = {v: runs.series(v, "bleu") for v in runs.complete_variants()}
-    last = {v: _last(b) for v, b in bleu.items()}
-    diverged = sum(r.status == "diverged" for rs in runs.runs.values() for r in rs)
-    summary = (
-        f"{runs.n_runs} complete runs ({len(bleu)} variants; seeds {runs.seeds[0]}-{runs.seeds[-1]}), "
-        f"{runs.epochs} epochs each; {diverged} diverged (BLEU 0 after divergence). "
-        f"{runs.status_text()}"
+    last = {v: per_run(b, lambda r: r[-1], 0.0) for v, b in bleu.items()}  # 0: no BLEU at all
+    report.sections += [Section(f"Table {t}, ours and the paper's", _table(t, last)) for t in ROWS]
+    report.figures.append(
+        Figure("bleu", "Median BLEU per epoch (greedy, test set)", lambda f: _draw(f, bleu))
     )
-    report = Report.for_runs(runs, summary)
-    report.verdicts = _verdicts(last)
-    report.sections = [
-        *(Section(f"Table {t}, ours and the paper's", _table(t, last)) for t in ROWS),
-        Section("Settings", settings_table(runs) + "\n\n" + runs.scale.notes),
-    ]
-    report.figures = [Figure("bleu", "Median BLEU per epoch (greedy, test set)", lambda f: _draw(f, bleu))]
-    return report
 
 
 def _table(table: int, last: dict[str, np.ndarray]) -> str:
@@ -104,24 +73,6 @@ def _table(table: int, last: dict[str, np.ndarray]) -> str:
     )
 
 
-def _verdicts(last: dict[str, np.ndarray]) -> list[Verdict]:
-    out = []
-    for claim, better, worse in COMPARISONS:
-        if better not in last or worse not in last:
-            continue
-        a, b = last[better], last[worse]
-        p_for = stats.rank_sum_test(a, b, "greater")
-        p_against = stats.rank_sum_test(a, b, "less")
-        evidence = (
-            f"BLEU after the last epoch: {better} [{', '.join(f'{x:.2f}' for x in a)}], {worse} "
-            f"[{', '.join(f'{x:.2f}' for x in b)}] (the paper: {PAPER_BLEU[better][0]:.2f} vs "
-            f"{PAPER_BLEU[worse][0]:.2f}); exact rank-sum test"
-        )
-        needed = stats.n_for_rank_sum(stats.probability_of_superiority(b, a))
-        out.append(decide(claim, p_for, p_against, evidence, needed))
-    return out
-
-
 def _draw(fig: MplFigure, bleu: dict[str, np.ndarray]) -> None:
     axes = fig.subplots(1, 2)
     for ax, (table, rows) in zip(axes, ROWS.items(), strict=True):
@@ -129,10 +80,9 @@ def _draw(fig: MplFigure, bleu: dict[str, np.ndarray]) -> None:
             for width, style in zip(FFN, (":", "--", "-"), strict=True):
                 v = f"{prefix}_{width}"
                 if v in bleu:
-                    b = bleu[v]
-                    curve = np.array([np.nanmedian(c) if (~np.isnan(c)).any() else math.nan for c in b.T])
+                    curve = median_curve(bleu[v])
                     ax.plot(
-                        np.arange(1, b.shape[1] + 1), curve, linestyle=style, label=f"{label} 512x{width}"
+                        np.arange(1, curve.size + 1), curve, linestyle=style, label=f"{label} 512x{width}"
                     )
         ax.set(
             xlabel="epoch",
@@ -145,4 +95,5 @@ def _draw(fig: MplFigure, bleu: dict[str, np.ndarray]) -> None:
             ax.legend(fontsize=7)
 
 
-PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))
+PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml")))
+register_analysis(PRESET.name, Analysis(build=_build))

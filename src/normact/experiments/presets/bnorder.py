@@ -2,31 +2,27 @@
 
 The runs are in ``bnorder.yaml``: VGG16_11 with Tanh, LeCun Tanh, Softsign and ReLU in the block orders
 Convention (conv -> BN -> act), Swap (conv -> act -> BN), NWDBN (Convention without weight decay on
-BN's affine parameters) and NoBN. This module holds the paper's printed numbers (reference data shown
-beside ours, never used as expectations), its claims and the analysis:
-
-- accuracy (last epoch) per activation and order, beside Tables 1-2's legible entries;
-- layer saturation (sec. 3.1), mean channel |skewness| (sec. 4.1) and block sparsity (sec. 5.2) at the
-  last epoch, averaged over layers per run, and per layer (Figures 3, 4, 10, 13);
-- verdicts: one exact one-sided rank-sum test per claim on one number per run.
+BN's affine parameters) and NoBN. The claims, each one exact rank-sum test on one number per
+run, are in the YAML too. This module adds the paper's printed numbers (shown beside ours, never used
+as expectations), accuracy per activation and order (Tables 1-2's shape) and layer saturation (sec.
+3.1), mean channel |skewness| (sec. 4.1) and block sparsity (sec. 5.2) per layer (Figures 3, 4, 10, 13).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 
-from normact.experiments import stats
+from normact.experiments.analysis import Analysis, register_analysis
 from normact.experiments.preset import load_preset, register_preset
-from normact.experiments.report import Figure, Report, Section, fmt, markdown_table, settings_table
+from normact.experiments.report import Figure, Report, Section, fmt, markdown_table
 from normact.experiments.results import StudyRuns
-from normact.experiments.verdict import Verdict, decide
 
 ACTS = {"tanh": "Tanh", "lecun_tanh": "LeCun Tanh", "softsign": "Softsign", "relu": "ReLU"}
 BOUNDED = ("tanh", "lecun_tanh", "softsign")
@@ -42,35 +38,6 @@ PAPER_MAX_SATURATION = {"tanh_convention": 0.45, "tanh_swap": 0.86}  # sec. 3.1,
 PAPER_SPARSITY = {"tanh_convention": 0.717951, "tanh_nwdbn": 0.287974, "tanh_swap": 0.848927}  # sec. 5.2
 PAPER_SKEWNESS_NOTE = (
     "Convention: channel |skewness| below 1 in every layer for all three bounded activations (A.5)"
-)
-
-CLAIM_SWAP_ACC = "Swap is more accurate than Convention with {act}"
-CLAIM_GAIN = "Swap's gain over Convention is larger with bounded activations than with ReLU"
-CLAIM_SATURATION = "Swap layers are more saturated than Convention layers (Tanh, Fig. 3)"
-CLAIM_SKEW = (
-    "Swap layers are more asymmetrically saturated (channel |skewness|) than Convention layers (Tanh, Fig. 4)"
-)
-CLAIM_SKEW_OTHERS = "Swap raises channel |skewness| with LeCun Tanh and Softsign too (sec. 7.2, Fig. 13)"
-CLAIM_SPARSITY = "Swap blocks are sparser than Convention blocks (Tanh, sec. 5.2)"
-CLAIM_NWDBN_ACC = "NWDBN is more accurate than Convention (Tanh, sec. 4.2)"
-CLAIM_NWDBN_SWAP = "NWDBN is less accurate than Swap (Tanh, sec. 5.2)"
-CLAIM_NWDBN_SKEW = "NWDBN layers are more asymmetric than Convention layers (Tanh, sec. 4.2)"
-CLAIM_NWDBN_SPARSITY = "NWDBN blocks are less sparse than Convention blocks (Tanh, sec. 5.2)"
-CLAIM_NOBN_ACC = "NoBN is less accurate than Convention (Tanh, A.2)"
-CLAIM_NOBN_SKEW = "NoBN layers are more asymmetric than Convention layers (Tanh, A.2, Fig. 10)"
-CLAIMS = (
-    *(CLAIM_SWAP_ACC.format(act=ACTS[a]) for a in BOUNDED),
-    CLAIM_GAIN,
-    CLAIM_SATURATION,
-    CLAIM_SKEW,
-    CLAIM_SKEW_OTHERS,
-    CLAIM_SPARSITY,
-    CLAIM_NWDBN_ACC,
-    CLAIM_NWDBN_SWAP,
-    CLAIM_NWDBN_SKEW,
-    CLAIM_NWDBN_SPARSITY,
-    CLAIM_NOBN_ACC,
-    CLAIM_NOBN_SKEW,
 )
 
 
@@ -100,11 +67,10 @@ def short_layer(name: str) -> str:
 
 
 class Variant:
-    """One variant's runs reduced to the numbers the tables, figures and verdicts use.
+    """One variant's runs reduced to the numbers the tables and figures use.
 
     ``acc``: last-epoch test accuracy per run (``-inf`` for a diverged run, so that it ranks last).
-    ``layers[m]``: ``{layer: last-epoch value per run}`` of metric m; ``mean[m]``: its mean over layers per
-    run (NaN where a run has none); ``peak[m]``: its largest layer value per run.
+    ``layers[m]``: ``{layer: last-epoch value per run}`` of metric m.
     """
 
     def __init__(self, runs: StudyRuns, variant: str) -> None:
@@ -114,16 +80,9 @@ class Variant:
         last = runs.series(variant, "test_acc")[:, -1]
         self.acc = np.where(np.isnan(last), -math.inf, last)
         self.layers: dict[str, dict[str, np.ndarray]] = {}
-        self.mean: dict[str, np.ndarray] = {}
-        self.peak: dict[str, np.ndarray] = {}
         for metric, key in METRICS.items():
             family = runs.family(variant, key + "/")
-            names = sorted(family, key=layer_key)
-            self.layers[metric] = {n: family[n][:, -1] for n in names}
-            per_run = [np.array([self.layers[metric][n][i] for n in names]) for i in range(self.n)]
-            per_run = [v[~np.isnan(v)] for v in per_run]
-            self.mean[metric] = np.array([v.mean() if v.size else np.nan for v in per_run])
-            self.peak[metric] = np.array([v.max() if v.size else np.nan for v in per_run])
+            self.layers[metric] = {n: family[n][:, -1] for n in sorted(family, key=layer_key)}
 
     @property
     def n(self) -> int:
@@ -141,21 +100,16 @@ class Variant:
         return dict(zip(self.seeds, self.acc, strict=True))
 
 
-def analyze(runs: StudyRuns) -> Report:
-    """Accuracy and metric tables, per-layer figures and the verdicts from the runs of one scale."""
+def _build(runs: StudyRuns, report: Report) -> None:
     data = {v: Variant(runs, v) for v in runs.complete_variants()}
-    report = Report.for_runs(runs, _summary(runs, data))
-    report.verdicts = _verdicts(data)
-    report.sections = [
+    report.sections += [
         Section(f"Test accuracy, ours ({runs.scale.name} scale)", _table_accuracy(data)),
-        Section("Saturation, skewness and sparsity per variant (ours)", _table_metrics(data)),
         Section("The paper's numbers (VGG16_11, CIFAR-100)", _table_paper()),
         Section("Per layer, Tanh (ours)", _table_layers(data, "tanh")),
-        Section("Settings", settings_table(runs) + "\n\n" + runs.scale.notes),
     ]
     acts = [a for a in ACTS if any(d.act == a for d in data.values())]
     bounded = [a for a in acts if a in BOUNDED]
-    report.figures = [
+    report.figures += [
         Figure(
             "accuracy",
             "Last-epoch test accuracy of every run (dots) and the mean (bar)",
@@ -181,31 +135,10 @@ def analyze(runs: StudyRuns) -> Report:
             (4 * max(1, len(acts)), 3.6),
         ),
     ]
-    return report
-
-
-def _summary(runs: StudyRuns, data: dict[str, Variant]) -> str:
-    parts = [
-        runs.count_text("variants") + " Every number is measured after the last epoch; a run's saturation, "
-        "skewness and sparsity are means over its layers."
-    ]
-    diverged = {label(v): d.diverged for v, d in data.items() if d.diverged}
-    if diverged:
-        parts.append(
-            "Diverged (ranked last in accuracy, left out of the other metrics): "
-            + ", ".join(f"{k} seeds {s}" for k, s in diverged.items())
-            + "."
-        )
-    parts.append(runs.status_text(label))
-    return " ".join(parts)
-
-
-def _finite(x: np.ndarray) -> np.ndarray:
-    return x[np.isfinite(x)]
 
 
 def _mean_sd(x: np.ndarray, digits: int = 2, scale: float = 1.0) -> str:
-    x = _finite(x)
+    x = x[np.isfinite(x)]
     if not x.size:
         return "–"
     sd = f" ± {fmt(float(np.std(x, ddof=1)), digits, scale)}" if x.size > 1 else ""
@@ -249,36 +182,6 @@ def _gain(conv: Variant | None, swap: Variant | None) -> str:
     g = _gains(conv, swap)
     g = g[~np.isnan(g)]
     return "–" if not g.size else f"{'+' if g.mean() >= 0 else ''}{fmt(float(g.mean()), 2, 100)} pp"
-
-
-def _table_metrics(data: dict[str, Variant]) -> str:
-    rows = [
-        [
-            label(v),
-            _mean_sd(d.acc, 2, 100),
-            _mean_sd(d.mean["saturation"], 3),
-            _mean_sd(d.peak["saturation"], 3),
-            _mean_sd(d.mean["skewness"], 3),
-            _mean_sd(d.mean["sparsity"], 3),
-            d.n,
-        ]
-        for v, d in data.items()
-    ]
-    header = [
-        "variant",
-        "accuracy (%)",
-        "saturation",
-        "max saturation",
-        "channel |skewness|",
-        "sparsity",
-        "runs",
-    ]
-    return (
-        "Mean ± standard deviation over runs of each run's mean over layers (max saturation: its most "
-        "saturated layer). Saturation and skewness are measured on the activation outputs, sparsity on the "
-        "block outputs (after BN in Swap, after the activation otherwise); ReLU has no asymptote, so no "
-        "saturation.\n\n" + markdown_table(header, rows)
-    )
 
 
 def _table_paper() -> str:
@@ -336,100 +239,6 @@ def _table_layers(data: dict[str, Variant], act: str) -> str:
     )
 
 
-# -- verdicts -------------------------------------------------------------------------------------
-
-
-def _compare(
-    claim: str, high: Sequence[Variant], low: Sequence[Variant], what: str, values: str, scale: float = 1.0
-) -> Verdict | None:
-    """Claim "``high`` > ``low``" on per-run numbers ``values`` ("acc" or a metric's layer mean)."""
-
-    def pick(d: Variant) -> np.ndarray:
-        x = d.acc if values == "acc" else d.mean[values]
-        return x[~np.isnan(x)]
-
-    a = np.concatenate([pick(d) for d in high]) if high else np.array([])
-    b = np.concatenate([pick(d) for d in low]) if low else np.array([])
-    if not (a.size and b.size):
-        return None
-    digits = 2 if values == "acc" else 3
-
-    def show(group: Sequence[Variant]) -> str:
-        return "; ".join(f"{label(d.name)} {_list(pick(d), digits, scale)}" for d in group)
-
-    evidence = f"{what}: {show(high)} against {show(low)}; exact rank-sum test"
-    if len(high) > 1 or len(low) > 1:
-        evidence += " on the pooled runs"
-    p_for = stats.rank_sum_test(a, b, "greater")
-    p_against = stats.rank_sum_test(a, b, "less")
-    needed = stats.n_for_rank_sum(stats.probability_of_superiority(b, a))
-    return decide(claim, p_for, p_against, evidence, needed)
-
-
-def _list(x: np.ndarray, digits: int, scale: float) -> str:
-    return "[" + ", ".join("diverged" if math.isinf(v) else fmt(float(v), digits, scale) for v in x) + "]"
-
-
-def _verdicts(data: dict[str, Variant]) -> list[Verdict]:
-    def get(*names: str) -> list[Variant]:
-        return [data[n] for n in names if n in data]
-
-    acc = "last-epoch test accuracy (%)"
-    out: list[Verdict | None] = []
-    for a in BOUNDED:
-        claim = CLAIM_SWAP_ACC.format(act=ACTS[a])
-        out.append(_compare(claim, get(f"{a}_swap"), get(f"{a}_convention"), acc, "acc", 100))
-    out.append(_gain_verdict(data))
-    out += [
-        _compare(
-            CLAIM_SATURATION, get("tanh_swap"), get("tanh_convention"), "mean layer saturation", "saturation"
-        ),
-        _compare(CLAIM_SKEW, get("tanh_swap"), get("tanh_convention"), "mean channel |skewness|", "skewness"),
-        _compare(
-            CLAIM_SKEW_OTHERS,
-            get("lecun_tanh_swap", "softsign_swap"),
-            get("lecun_tanh_convention", "softsign_convention"),
-            "mean channel |skewness|",
-            "skewness",
-        ),
-        _compare(CLAIM_SPARSITY, get("tanh_swap"), get("tanh_convention"), "mean block sparsity", "sparsity"),
-        _compare(CLAIM_NWDBN_ACC, get("tanh_nwdbn"), get("tanh_convention"), acc, "acc", 100),
-        _compare(CLAIM_NWDBN_SWAP, get("tanh_swap"), get("tanh_nwdbn"), acc, "acc", 100),
-        _compare(
-            CLAIM_NWDBN_SKEW, get("tanh_nwdbn"), get("tanh_convention"), "mean channel |skewness|", "skewness"
-        ),
-        _compare(
-            CLAIM_NWDBN_SPARSITY, get("tanh_convention"), get("tanh_nwdbn"), "mean block sparsity", "sparsity"
-        ),
-        _compare(CLAIM_NOBN_ACC, get("tanh_convention"), get("tanh_nobn"), acc, "acc", 100),
-        _compare(
-            CLAIM_NOBN_SKEW, get("tanh_nobn"), get("tanh_convention"), "mean channel |skewness|", "skewness"
-        ),
-    ]
-    return [v for v in out if v is not None]
-
-
-def _gain_verdict(data: dict[str, Variant]) -> Verdict | None:
-    bounded = {a: _gains(data.get(f"{a}_convention"), data.get(f"{a}_swap")) for a in BOUNDED}
-    bounded = {a: g[~np.isnan(g)] for a, g in bounded.items() if g.size}
-    relu = _gains(data.get("relu_convention"), data.get("relu_swap"))
-    relu = relu[~np.isnan(relu)]
-    if not (bounded and relu.size):
-        return None
-    pooled = np.concatenate(list(bounded.values()))
-    if not pooled.size:
-        return None
-    shown = "; ".join(f"{ACTS[a]} {_list(g, 2, 100)}" for a, g in bounded.items())
-    evidence = (
-        f"Swap minus Convention accuracy per seed (pp): {shown} against ReLU {_list(relu, 2, 100)}; exact "
-        "rank-sum test of the pooled bounded-activation gains against ReLU's"
-    )
-    p_for = stats.rank_sum_test(pooled, relu, "greater")
-    p_against = stats.rank_sum_test(pooled, relu, "less")
-    needed = stats.n_for_rank_sum(stats.probability_of_superiority(relu, pooled))
-    return decide(CLAIM_GAIN, p_for, p_against, evidence, needed)
-
-
 # -- figures --------------------------------------------------------------------------------------
 
 ORDER_STYLE = {
@@ -450,7 +259,7 @@ def _draw_accuracy(fig: MplFigure, data: dict[str, Variant], acts: list[str]) ->
             if d is None:
                 continue
             x = i + (j - (len(orders) - 1) / 2) * width
-            acc = _finite(d.acc) * 100
+            acc = d.acc[np.isfinite(d.acc)] * 100
             if acc.size:
                 ax.bar(
                     x,
@@ -461,7 +270,7 @@ def _draw_accuracy(fig: MplFigure, data: dict[str, Variant], acts: list[str]) ->
                     label=ORDERS[o] if i == 0 else None,
                 )
                 ax.scatter(np.full(acc.size, x), acc, color=ORDER_STYLE[o]["color"], s=12, zorder=3)
-    finite = np.concatenate([_finite(d.acc) for d in data.values()]) * 100
+    finite = np.concatenate([d.acc[np.isfinite(d.acc)] for d in data.values()]) * 100
     if finite.size:
         ax.set_ylim(max(0.0, finite.min() - 3), min(100.0, finite.max() + 1.5))
     ax.set_xticks(range(len(acts)), [ACTS[a] for a in acts])
@@ -498,4 +307,10 @@ def _draw_layers(fig: MplFigure, data: dict[str, Variant], acts: list[str], metr
     axes[0].legend(fontsize=8)
 
 
-PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))
+_loaded = load_preset(Path(__file__).with_suffix(".yaml"))
+PRESET = register_preset(
+    dataclasses.replace(_loaded, labels={v: label(v) for s in _loaded.scales for v in _loaded.variants_of(s)})
+)
+register_analysis(
+    PRESET.name, Analysis(build=_build, table=["accuracy", "saturation", "skewness", "sparsity"])
+)

@@ -1,22 +1,21 @@
 """The CReLU / NormProp ResNet study (Shang, Chiu, Sohn): Tables 1-2, Figures 2-3.
 
-The runs are in ``crelu_normprop.yaml``: CIFAR-style ResNets with Plain, NormProp, NormProp2, NormProp3
-or BatchNorm convolutions, each with ReLU or CReLU. This module holds the paper's printed numbers
-(reference data shown beside ours, never used as expectations), its claims as it states them, and the
-analysis:
+The runs and the claims are in ``crelu_normprop.yaml``: CIFAR-style ResNets with Plain, NormProp,
+NormProp2, NormProp3 or BatchNorm convolutions, each with ReLU or CReLU. This module adds the paper's
+printed numbers (shown beside ours, never used as expectations), the two metrics no other preset
+computes (the late share of the residual Delta, the coherence of each run's initial weights) and the
+paper-shaped parts of the report:
 
 - Table 2: final test error of each variant (median and range over seeds, diverged runs counted);
 - Table 1: the last ReLU's second moment ``E[y^2] = mean^2 + var`` and its non-zero ratio (NZR);
 - Figure 2: the residual Delta of every block after training;
-- Figure 3: the coherence of every block convolution after training, and at initialisation;
-- verdicts from one-sided exact rank-sum tests between variants (``experiments.verdict.decide``).
-
-Coherence at initialisation is recomputed here: the runner seeds torch with the run's seed right before
-building the model, so building it again the same way gives the run's initial weights exactly.
+- Figure 3: the coherence of every block convolution after training, and at initialisation (the
+  model rebuilt with each run's seed, ``analysis.initial_values``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable
@@ -24,18 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import MaxNLocator
 
-from normact.experiments import stats
+from normact.experiments.analysis import (
+    Analysis,
+    initial_values,
+    last,
+    median_curve,
+    nan_median,
+    per_run,
+    register_analysis,
+)
 from normact.experiments.preset import load_preset, register_preset
-from normact.experiments.report import Figure, Report, Section, fmt, markdown_table, settings_table
+from normact.experiments.report import Figure, Report, Section, fmt, markdown_table
 from normact.experiments.results import StudyRuns
-from normact.experiments.verdict import Verdict, decide
 from normact.probes.callbacks import WeightCoherence
-from normact.train import with_overrides
-from normact.train.loop import build_model
 
 NORMS = ("plain", "normprop", "normprop2", "normprop3", "bn")
 ACTS = ("relu", "crelu")
@@ -90,76 +93,15 @@ PAPER_TABLE4_TOP1 = {
     },
 }
 
-CLAIM_DELTA = (
-    "BatchNorm distributes learning to residual blocks at all layers, whereas without it learning "
-    "happens mostly in the latter part of the network ({act})"
-)
-CLAIM_MAGNITUDE = (
-    "Plain networks produce a last-layer activation with large mean and high variance, BatchNorm "
-    "networks one with small mean and small variance (Table 1)"
-)
-CLAIM_NZR = (
-    "With BatchNorm about 50 % of the last ReLU's outputs are non-zero, in the plain ReLU network far fewer"
-)
-CLAIM_CRELU = "CReLU improves on ReLU with {norm}"
-CLAIM_NP_DROP = "NormProp naively applied to a ReLU ResNet falls significantly behind BatchNorm"
-CLAIM_NP2 = "NormProp2 performs better than the original NormProp (ReLU)"
-CLAIM_GAP = "{norm} is still not comparable to BatchNorm"
-CLAIM_NP_CRELU = "With CReLU, training breaks down with NormProp; NormProp2 allows the model to be trained"
-CLAIM_NP3 = "Fixing gamma (NormProp3) improves on NormProp2"
-CLAIM_COHERENCE = "NormProp ResNets do not have low-coherence convolution filters (NormProp2, ReLU and CReLU)"
-CRELU_NORMS = ("plain", "normprop2", "normprop3", "bn")
-GAP_NORMS = ("normprop2", "normprop3")
-CLAIMS = (
-    *(CLAIM_DELTA.format(act=ACT_LABELS[a]) for a in ACTS),
-    CLAIM_MAGNITUDE,
-    CLAIM_NZR,
-    *(CLAIM_CRELU.format(norm=NORM_LABELS[n]) for n in CRELU_NORMS),
-    CLAIM_NP_DROP,
-    CLAIM_NP2,
-    *(CLAIM_GAP.format(norm=NORM_LABELS[n]) for n in GAP_NORMS),
-    CLAIM_NP_CRELU,
-    CLAIM_NP3,
-    CLAIM_COHERENCE,
-)
-
-
-def _name(norm: str, act: str) -> str:
-    return f"{norm}_{act}"
-
 
 def _label(variant: str) -> str:
-    variant, at_init, _ = variant.partition("@init")
     norm, _, act = variant.rpartition("_")
-    return f"{NORM_LABELS.get(norm, norm)} {ACT_LABELS.get(act, act)}" + (" at init" if at_init else "")
+    return f"{NORM_LABELS.get(norm, norm)} {ACT_LABELS.get(act, act)}"
 
 
 def _block_order(name: str) -> tuple[int, ...]:
     """``layer2.10`` -> (2, 10), so that blocks sort by stage, then by index."""
     return tuple(int(n) for n in re.findall(r"\d+", name))
-
-
-def _last(row: np.ndarray) -> float:
-    """The last value of a run that is not NaN (a diverged run stops early); NaN when there is none."""
-    present = row[~np.isnan(row)]
-    return float(present[-1]) if present.size else math.nan
-
-
-def _median(values: np.ndarray) -> float:
-    """Median of the values that are not NaN (inf counts); NaN when there is none."""
-    values = np.asarray(values, dtype=np.float64)
-    present = values[~np.isnan(values)]
-    return float(np.median(present)) if present.size else math.nan
-
-
-def _rows(values: np.ndarray, reduce: Any) -> np.ndarray:
-    """``reduce`` of each row's values that are not NaN; NaN for a row without any."""
-    out = np.full(values.shape[0], np.nan)
-    for i, row in enumerate(values):
-        present = row[~np.isnan(row)]
-        if present.size:
-            out[i] = reduce(present)
-    return out
 
 
 def _single(runs: StudyRuns, variant: str, prefix: str) -> np.ndarray:
@@ -172,7 +114,7 @@ def _single(runs: StudyRuns, variant: str, prefix: str) -> np.ndarray:
             f"{prefix} is measured on {len(family)} layers; the analysis expects the last ReLU only"
         )
     (series,) = family.values()
-    return np.array([_last(row) for row in series])
+    return last(series)
 
 
 class _Variant:
@@ -186,17 +128,14 @@ class _Variant:
         # a diverged run did not train: its error ranks as the worst (inf); the table shows it apart
         self.error = np.array(
             [
-                math.inf if r.status == "diverged" or math.isnan(_last(row)) else 1.0 - _last(row)
-                for r, row in zip(runs.runs[variant], self.acc)
+                math.inf if r.status == "diverged" or math.isnan(a) else 1.0 - a
+                for r, a in zip(runs.runs[variant], last(self.acc), strict=True)
             ]
         )
         deltas = runs.family(variant, "residual_delta/")
         self.blocks = sorted(deltas, key=_block_order)
-        self.delta = (
-            np.array([[_last(deltas[b][i]) for b in self.blocks] for i in range(self.n)])
-            if self.blocks
-            else np.full((self.n, 0), np.nan)
-        )  # (runs, blocks) after the last epoch
+        # (runs, blocks) after the last epoch
+        self.delta = np.array([last(deltas[b]) for b in self.blocks]).reshape(-1, self.n).T
         half = len(self.blocks) // 2
         with np.errstate(invalid="ignore", divide="ignore"):
             total = self.delta.sum(axis=1)
@@ -210,18 +149,14 @@ class _Variant:
         self.second_moment = np.where(trained, _single(runs, variant, "second_moment/"), np.nan)
         coh = runs.family(variant, "coherence/")
         self.layers = sorted(coh, key=_block_order)
-        self.coherence = (
-            np.array([[_last(coh[k][i]) for k in self.layers] for i in range(self.n)])
-            if self.layers
-            else np.full((self.n, 0), np.nan)
-        )
+        self.coherence = np.array([last(coh[k]) for k in self.layers]).reshape(-1, self.n).T
         self.coherence[~trained] = np.nan
-        self.mean_coherence = _rows(self.coherence, np.mean)
+        self.mean_coherence = per_run(self.coherence, np.mean)
         init = [init_coherence.get(s, {}) for s in self.seeds]
         self.init_coherence = np.array([[c.get(k, np.nan) for k in self.layers] for c in init]).reshape(
             self.n, len(self.layers)
         )
-        self.mean_init_coherence = _rows(self.init_coherence, np.mean)
+        self.mean_init_coherence = per_run(self.init_coherence, np.mean)
 
     @property
     def n(self) -> int:
@@ -239,45 +174,38 @@ def _coherence_where(runs: StudyRuns) -> str | None:
 
 
 def _init_coherence(runs: StudyRuns, variant: str) -> dict[int, dict[str, float]]:
-    """Coherence of each run's initial weights: the model built again after ``torch.manual_seed(seed)``."""
+    """Coherence of each run's initial weights, by seed and layer; empty when the runs measure none."""
     try:
-        where = _coherence_where(runs)
+        probe = WeightCoherence(_coherence_where(runs))
     except LookupError:
         return {}
-    settings = runs.scale.analysis
-    shape, classes = tuple(settings["input_shape"]), int(settings["num_classes"])
-    model_cfg = with_overrides(runs.base, runs.preset.variants[variant]).model
-    probe = WeightCoherence(where)
-    out = {}
-    state = torch.random.get_rng_state()
-    try:
-        for run in runs.runs[variant]:
-            torch.manual_seed(run.seed)
-            model = build_model(model_cfg, classes, shape)
-            out[run.seed] = {
-                k.removeprefix("coherence/"): v for k, v in probe.on_epoch_end(model, 0, []).items()
-            }
-    finally:
-        torch.random.set_rng_state(state)
-    return out
+    return {
+        seed: {k.removeprefix("coherence/"): v for k, v in values.items()}
+        for seed, values in initial_values(runs, variant, probe).items()
+    }
 
 
-def analyze(runs: StudyRuns) -> Report:
-    """Tables 1-2, Figures 2-3 and the verdicts from the runs of one scale."""
-    present = [v for v in runs.complete_variants()]
-    data = {v: _Variant(runs, v, _init_coherence(runs, v)) for v in present}
-    report = Report.for_runs(runs, _summary(runs, data))
-    report.verdicts = _verdicts(data)
-    report.sections = [
+def late_share(runs: StudyRuns, variant: str) -> np.ndarray:
+    """Per run: the share of the summed residual Delta (last epoch) on the latter half of the blocks."""
+    return _Variant(runs, variant, {}).late_share
+
+
+def init_coherence(runs: StudyRuns, variant: str) -> np.ndarray:
+    """Per run: the mean over the block convolutions of the coherence of its initial weights."""
+    return _Variant(runs, variant, _init_coherence(runs, variant)).mean_init_coherence
+
+
+def _build(runs: StudyRuns, report: Report) -> None:
+    data = {v: _Variant(runs, v, _init_coherence(runs, v)) for v in runs.complete_variants()}
+    report.sections += [
         Section(f"Table 2, ours ({runs.scale.name} scale)", _table_error(data)),
         Section("Table 2, the paper (ResNet-110, median of 5 runs)", _table_error_paper()),
         Section("Table 1: the last ReLU, ours and the paper's", _table_last_relu(data)),
         Section("Residual Delta per block (Figure 2)", _table_delta(data)),
         Section("Filter coherence (Figure 3)", _table_coherence(data)),
         Section("Table 4, the paper (ImageNet, top-1 error %, single crop)", _table4_paper()),
-        Section("Settings", settings_table(runs) + "\n\n" + runs.scale.notes),
     ]
-    report.figures = [
+    report.figures += [
         Figure(
             "figure2",
             "Figure 2: median residual Delta of each block after training",
@@ -291,20 +219,6 @@ def analyze(runs: StudyRuns) -> Report:
             lambda f: _draw_coherence(f, data),
         ),
     ]
-    return report
-
-
-def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
-    parts = [runs.count_text("variants")]
-    diverged = {_label(v): d.diverged for v, d in data.items() if d.diverged}
-    if diverged:
-        parts.append(
-            "Diverged (error counted as the worst in every test, left out of Delta, NZR and coherence): "
-            + ", ".join(f"{k} {n}" for k, n in diverged.items())
-            + "."
-        )
-    parts.append(runs.status_text(_label))
-    return " ".join(parts)
 
 
 def _pct(x: float) -> str:
@@ -322,7 +236,7 @@ def _table_error(data: dict[str, _Variant]) -> str:
         rows.append(
             [
                 _label(v),
-                _pct(_median(d.error)),
+                _pct(nan_median(d.error)),
                 f"{fmt(finite.min(), 2, 100)}-{fmt(finite.max(), 2, 100)}" if finite.size else "–",
                 _errors(d.error),
                 f"{d.diverged}/{d.n}",
@@ -354,9 +268,9 @@ def _table_last_relu(data: dict[str, _Variant]) -> str:
         rows.append(
             [
                 _label(v),
-                fmt(_median(d.second_moment), 3),
-                fmt(_median(np.sqrt(d.second_moment)), 3),
-                fmt(_median(d.nzr), 3),
+                fmt(nan_median(d.second_moment), 3),
+                fmt(nan_median(np.sqrt(d.second_moment)), 3),
+                fmt(nan_median(d.nzr), 3),
                 "–" if paper is None else f"{paper[0]:.2f} ± {paper[1]:.2f}",
                 "–" if paper is None else f"{paper[2]:.2f}",
             ]
@@ -384,8 +298,8 @@ def _table_delta(data: dict[str, _Variant]) -> str:
         rows.append(
             [
                 _label(v),
-                *(fmt(_median(d.delta[:, index[b]]), 3) if b in index else "–" for b in shown),
-                fmt(_median(d.late_share), 3),
+                *(fmt(nan_median(d.delta[:, index[b]]), 3) if b in index else "–" for b in shown),
+                fmt(nan_median(d.late_share), 3),
             ]
         )
     half = len(blocks) // 2
@@ -404,9 +318,9 @@ def _table_coherence(data: dict[str, _Variant]) -> str:
     rows = [
         [
             _label(v),
-            fmt(_median(d.mean_init_coherence), 3),
-            fmt(_median(d.mean_coherence), 3),
-            fmt(_median(_rows(d.coherence, np.max)), 3),
+            fmt(nan_median(d.mean_init_coherence), 3),
+            fmt(nan_median(d.mean_coherence), 3),
+            fmt(nan_median(per_run(d.coherence, np.max)), 3),
         ]
         for v, d in data.items()
     ]
@@ -432,131 +346,6 @@ def _table4_paper() -> str:
     )
 
 
-# -- verdicts ---------------------------------------------------------------------------------------
-
-
-def _values(data: dict[str, _Variant], variants: list[str], attr: str) -> np.ndarray:
-    """The per-run values ``attr`` of the variants pooled, NaN left out."""
-    out = np.concatenate([getattr(data[v], attr) for v in variants]) if variants else np.array([])
-    return out[~np.isnan(out)]
-
-
-def _compare(
-    claim: str,
-    data: dict[str, _Variant],
-    higher: list[str],
-    lower: list[str],
-    attr: str,
-    what: str,
-    digits: int = 3,
-    scale: float = 1.0,
-) -> Verdict | None:
-    """Verdict on "the runs of ``higher`` have larger ``attr`` than those of ``lower``" (exact rank-sum)."""
-    higher, lower = [v for v in higher if v in data], [v for v in lower if v in data]
-    a, b = _values(data, higher, attr), _values(data, lower, attr)
-    if not (a.size and b.size):
-        return None
-
-    def show(vs: list[str], x: np.ndarray) -> str:
-        values = ", ".join("div." if math.isinf(t) else fmt(t, digits, scale) for t in np.sort(x))
-        median = _median(x)
-        median_text = "div." if math.isinf(median) else fmt(median, digits, scale)
-        return f"{' + '.join(_label(v) for v in vs)} [{values}] (median {median_text})"
-
-    p_for = stats.rank_sum_test(a, b, "greater")
-    p_against = stats.rank_sum_test(a, b, "less")
-    evidence = f"{what}: {show(higher, a)} vs {show(lower, b)}; exact one-sided rank-sum test"
-    needed = stats.n_for_rank_sum(stats.probability_of_superiority(b, a))
-    return decide(claim, p_for, p_against, evidence, needed)
-
-
-def _verdicts(data: dict[str, _Variant]) -> list[Verdict]:
-    err = "test error (%) after the last epoch, diverged runs worst"
-    out: list[Verdict | None] = []
-    for act in ACTS:
-        out.append(
-            _compare(
-                CLAIM_DELTA.format(act=ACT_LABELS[act]),
-                data,
-                [_name("plain", act)],
-                [_name("bn", act)],
-                "late_share",
-                "share of the summed residual Delta on the latter half of the blocks",
-            )
-        )
-    out.append(
-        _compare(
-            CLAIM_MAGNITUDE,
-            data,
-            [_name("plain", a) for a in ACTS],
-            [_name("bn", a) for a in ACTS],
-            "second_moment",
-            "E[y^2] of the last ReLU's output, ReLU and CReLU networks pooled",
-        )
-    )
-    out.append(_compare(CLAIM_NZR, data, ["bn_relu"], ["plain_relu"], "nzr", "NZR of the last ReLU"))
-    for norm in CRELU_NORMS:
-        out.append(
-            _compare(
-                CLAIM_CRELU.format(norm=NORM_LABELS[norm]),
-                data,
-                [_name(norm, "relu")],
-                [_name(norm, "crelu")],
-                "error",
-                err,
-                2,
-                100,
-            )
-        )
-    out.append(_compare(CLAIM_NP_DROP, data, ["normprop_relu"], ["bn_relu"], "error", err, 2, 100))
-    out.append(_compare(CLAIM_NP2, data, ["normprop_relu"], ["normprop2_relu"], "error", err, 2, 100))
-    for norm in GAP_NORMS:
-        out.append(
-            _compare(
-                CLAIM_GAP.format(norm=NORM_LABELS[norm]),
-                data,
-                [_name(norm, a) for a in ACTS],
-                [_name("bn", a) for a in ACTS],
-                "error",
-                err + ", ReLU and CReLU pooled",
-                2,
-                100,
-            )
-        )
-    out.append(_compare(CLAIM_NP_CRELU, data, ["normprop_crelu"], ["normprop2_crelu"], "error", err, 2, 100))
-    out.append(
-        _compare(
-            CLAIM_NP3,
-            data,
-            [_name("normprop2", a) for a in ACTS],
-            [_name("normprop3", a) for a in ACTS],
-            "error",
-            err + ", ReLU and CReLU pooled",
-            2,
-            100,
-        )
-    )
-    np2 = [_name("normprop2", a) for a in ACTS if _name("normprop2", a) in data]
-    coh = _compare(
-        CLAIM_COHERENCE,
-        {**{v: data[v] for v in np2}, **{f"{v}@init": _InitView(data[v]) for v in np2}},
-        np2,
-        [f"{v}@init" for v in np2],
-        "mean_coherence",
-        "coherence after training (mean over the block convolutions of a run) vs the same runs' "
-        "initial weights (the incoherence of random filters; NormProp's bound wants about 0)",
-    )
-    out.append(coh)
-    return [v for v in out if v is not None]
-
-
-class _InitView:
-    """A variant's initial-weight coherence in the place of its trained one, for :func:`_compare`."""
-
-    def __init__(self, d: _Variant) -> None:
-        self.mean_coherence = d.mean_init_coherence
-
-
 # -- figures ----------------------------------------------------------------------------------------
 
 _COLORS = {
@@ -575,13 +364,6 @@ def _style(variant: str) -> dict[str, Any]:
         "linestyle": "-" if act == "relu" else "--",
         "label": _label(variant),
     }
-
-
-def _median_curve(values: np.ndarray) -> np.ndarray:
-    out = np.full(values.shape[1], np.nan)
-    has = (~np.isnan(values)).any(axis=0)
-    out[has] = np.nanmedian(values[:, has], axis=0)
-    return out
 
 
 def _draw_panels(
@@ -611,14 +393,14 @@ def _draw_delta(fig: MplFigure, data: dict[str, _Variant]) -> None:
     def plot(ax: Any, v: str, d: _Variant) -> None:
         if d.blocks:
             x = np.arange(1, len(d.blocks) + 1)
-            ax.plot(x, _median_curve(d.delta), marker="o", markersize=3, **_style(v))
+            ax.plot(x, median_curve(d.delta), marker="o", markersize=3, **_style(v))
 
     _draw_panels(fig, data, plot, "residual block", "median Delta", yscale="log")
 
 
 def _draw_error(fig: MplFigure, data: dict[str, _Variant]) -> None:
     def plot(ax: Any, v: str, d: _Variant) -> None:
-        ax.plot(np.arange(1, d.acc.shape[1] + 1), 100 * (1 - _median_curve(d.acc)), **_style(v))
+        ax.plot(np.arange(1, d.acc.shape[1] + 1), 100 * (1 - median_curve(d.acc)), **_style(v))
 
     _draw_panels(fig, data, plot, "epoch", "median test error (%)")
 
@@ -629,11 +411,20 @@ def _draw_coherence(fig: MplFigure, data: dict[str, _Variant]) -> None:
             return
         x = np.arange(1, len(d.layers) + 1)
         style = _style(v)
-        ax.plot(x, _median_curve(d.coherence), **{**style, "linestyle": "-"})
+        ax.plot(x, median_curve(d.coherence), **{**style, "linestyle": "-"})
         if not np.isnan(d.init_coherence).all():
-            ax.plot(x, _median_curve(d.init_coherence), color=style["color"], linestyle=":", linewidth=1)
+            ax.plot(x, median_curve(d.init_coherence), color=style["color"], linestyle=":", linewidth=1)
 
     _draw_panels(fig, data, plot, "block convolution", "median coherence", ylim=(0, 1.02))
 
 
-PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))
+_loaded = load_preset(Path(__file__).with_suffix(".yaml"))
+PRESET = register_preset(dataclasses.replace(_loaded, labels={v: _label(v) for v in _loaded.variants}))
+register_analysis(
+    PRESET.name,
+    Analysis(
+        measures={"late_share": late_share, "init_coherence": init_coherence},
+        build=_build,
+        table=["accuracy", "broke_down", "late_share", "second_moment", "nzr", "coherence", "init_coherence"],
+    ),
+)

@@ -4,18 +4,11 @@ The runs are in ``selfnorm_depth.yaml``: the 56-layer serial CNN with SELU, dSEL
 (eps = 0.017, solved by ``normact.theory.solve``), trained briefly at a high learning rate, with the
 ``step_signals`` probe recording every few iterations the second moment E[h_l^2] of each convolution's
 output (the pre-activation) and the Frobenius norm of each convolution's weight gradient, and at the
-first iteration the mean-field prediction of E[h_l^2]. This module holds the paper's printed
-parameters (Table 5; reference data, never expectations), the claims and the analysis.
+first iteration the mean-field prediction of E[h_l^2]. The claims are in the YAML too; this module
+holds the paper's printed parameters (Table 5; reference data, never expectations) and the measures of
+stability, which no other preset computes.
 
-Stability, as measured here (per run, over the L convolutions and the T recorded iterations):
-
-- forward deviation ``mean_{t,l} |ln q_l(t)|``: how far the second moment is from the fixed point
-  q = 1 that Definition 2 builds in, across depth and iterations (the paper: "normalize the second
-  moment better"); its two parts are also shown: the spread across depth ``mean_t std_l ln q_l(t)``
-  and the drift ``mean_l |ln q_l(T) - ln q_l(1)|`` from the initial weights to the last iteration;
-- backward spread ``mean_t std_l ln g_l(t)``: how unequal the gradient norms are across depth, the
-  signature of a gradient that explodes at rate (1 + delta_q) per layer (the paper: "flatter");
-  with the backward drift ``mean_l std_t ln g_l(t)`` (the paper: "more concentrated").
+Stability, as measured here: ``DEFINITIONS`` below (the report prints it).
 """
 
 from __future__ import annotations
@@ -31,16 +24,14 @@ from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from normact import theory
-from normact.experiments import stats
+from normact.experiments.analysis import Analysis, register_analysis
 from normact.experiments.preset import load_preset, register_preset
-from normact.experiments.report import Figure, Report, Section, fmt, markdown_table, settings_table
+from normact.experiments.report import Figure, Report, Section, fmt, markdown_table
 from normact.experiments.results import StudyRuns
-from normact.experiments.verdict import Verdict, decide
 from normact.probes.callbacks import StepSignals
 from normact.train import with_overrides
 from normact.train.loop import build_model
 
-LABELS = {"selu": "SELU", "dselu": "dSELU", "sselu": "sSELU", "lselu": "lSELU"}
 COLORS = {"selu": "#9467bd", "dselu": "#1f77b4", "sselu": "#d62728", "lselu": "#2ca02c"}
 
 # The paper's Table 5, 56-layer CNN rows used here: (eps, lam, alpha, beta, gamma_{q=1}).
@@ -50,21 +41,6 @@ PAPER_TABLE5: dict[str, tuple[float | None, float, float, float | None, float]] 
     "sselu": (0.017, 1.00, 3.28, 0.41, 0.881),
     "lselu": (0.017, 1.00, 0.86, 0.55, 0.890),
 }
-
-CLAIM_FORWARD = "{n} normalizes the second moment in the forward pass better than {b}"
-CLAIM_BACKWARD = "{n} has a flatter distribution of the gradient norm across depth than {b}"
-CLAIM_GAMMA = "A lower gamma_{q=1} gives stronger self-normalization of the second moment"
-FORWARD_PAIRS = (("sselu", "dselu"), ("lselu", "dselu"))
-BACKWARD_PAIRS = (("sselu", "selu"), ("sselu", "dselu"), ("lselu", "selu"), ("lselu", "dselu"))
-CLAIMS = (
-    *(CLAIM_FORWARD.format(n=LABELS[n], b=LABELS[b]) for n, b in FORWARD_PAIRS),
-    *(CLAIM_BACKWARD.format(n=LABELS[n], b=LABELS[b]) for n, b in BACKWARD_PAIRS),
-    CLAIM_GAMMA,
-)
-
-
-def _label(variant: str) -> str:
-    return LABELS.get(variant, variant)
 
 
 def step_signal(
@@ -149,25 +125,18 @@ class _Variant:
         self.name = variant
         self.layers = conv_layers(runs, variant)
         self.seeds, self.steps, self.q, self.g, self.theory = [], [], [], [], []
-        self.diverged = 0
-        self.lost: list[int] = []  # seeds of diverged runs without any stored signal
-        self.kept_diverged: list[bool] = []  # per run with signals: whether it diverged later
         for run in runs.runs[variant]:
             steps, q = step_signal(run.metrics, "step_second_moment/", self.layers)
             _, g = step_signal(run.metrics, "step_grad_norm/", self.layers)
-            self.diverged += run.status == "diverged"
             keep = np.isfinite(np.log(q)).all(axis=1) & np.isfinite(np.log(g)).all(axis=1)
             if not keep.any():
-                self.lost.append(run.seed)
                 continue
             self.seeds.append(run.seed)
-            self.kept_diverged.append(run.status == "diverged")
             self.steps.append(steps[keep])
             self.q.append(q[keep])
             self.g.append(g[keep])
             pred = [run.metrics.get(f"second_moment_theory/{layer}") for layer in self.layers]
             self.theory.append(np.array([np.nanmax(p) if p is not None else np.nan for p in pred]))
-        self.measures = [stability(q, g) for q, g in zip(self.q, self.g, strict=True)]
         self.constants = activation_constants(runs, variant)
         first = runs.runs[variant][0].seed
         self.control = iid_control(runs, variant, first, self.layers)
@@ -177,29 +146,47 @@ class _Variant:
         """Runs with signals."""
         return len(self.seeds)
 
-    def measure(self, key: str) -> np.ndarray:
-        """The measure of every run; a diverged run counts as ∞ (the least stable)."""
-        kept = [math.inf if bad else m[key] for m, bad in zip(self.measures, self.kept_diverged, strict=True)]
-        return np.array(kept + [math.inf] * len(self.lost))
+
+def run_measures(runs: StudyRuns, variant: str) -> list[dict[str, float] | None]:
+    """Per run (seed order): its stability measures; None for a run without any finite signal."""
+    layers = conv_layers(runs, variant)
+    out: list[dict[str, float] | None] = []
+    for run in runs.runs[variant]:
+        _, q = step_signal(run.metrics, "step_second_moment/", layers)
+        _, g = step_signal(run.metrics, "step_grad_norm/", layers)
+        keep = np.isfinite(np.log(q)).all(axis=1) & np.isfinite(np.log(g)).all(axis=1)
+        out.append(stability(q[keep], g[keep]) if keep.any() else None)
+    return out
 
 
-def analyze(runs: StudyRuns) -> Report:
-    """Table 5 beside ours, the stability table, Figure 4, the theory-vs-measurement figure, verdicts."""
+def _measure(key: str) -> Any:
+    def per_run(runs: StudyRuns, variant: str) -> np.ndarray:
+        return np.array([math.nan if m is None else m[key] for m in run_measures(runs, variant)])
+
+    return per_run
+
+
+STABILITY = ("fwd_dev", "fwd_spread", "fwd_drift", "bwd_spread", "bwd_drift")
+
+
+def gamma(runs: StudyRuns, variant: str) -> np.ndarray:
+    """gamma_{q=1} of the variant's activation, once per run."""
+    return np.full(len(runs.runs[variant]), activation_constants(runs, variant)["gamma"])
+
+
+def _build(runs: StudyRuns, report: Report) -> None:
     data = {v: _Variant(runs, v) for v in runs.complete_variants()}
-    report = Report.for_runs(runs, _summary(runs, data))
-    report.verdicts = _verdicts(data)
-    report.sections = [
-        Section("Stability of the signals (ours)", _table_stability(data)),
-        Section("Theory at initialisation", _table_theory(data)),
-        Section("Parameters: our solver beside the paper's Table 5", _table_params(data)),
-        Section("Settings", settings_table(runs) + "\n\n" + runs.scale.notes),
+    report.sections += [
+        Section("Stability of the signals, as measured here", DEFINITIONS),
+        Section("Theory at initialisation", _table_theory(runs, data)),
+        Section("Parameters: our solver beside the paper's Table 5", _table_params(runs, data)),
     ]
-    report.figures = [
+    report.figures += [
         Figure(
             "figure4",
             "Figure 4: per convolution, the median (line) and the 5-95 % range (band) over iterations and "
             "seeds of E[h^2] (top) and of ||dL/dW||_F (bottom)",
-            lambda fig: _draw_figure4(fig, data),
+            lambda fig: _draw_figure4(fig, runs, data),
             (13, 6),
         ),
         Figure(
@@ -207,73 +194,34 @@ def analyze(runs: StudyRuns) -> Report:
             "E[h_l^2] at initialisation through the 56-layer CNN: mean-field prediction (line) and "
             "measurement (markers), on the first training batch of the first run with signals (left) and "
             "on i.i.d. random-sign inputs through the first run's initial network (right)",
-            lambda fig: _draw_theory(fig, data),
+            lambda fig: _draw_theory(fig, runs, data),
             (11, 4.5),
         ),
         Figure(
             "stability_over_iterations",
             "Median over seeds of the forward deviation mean_l |ln q_l(t)| (left) and of the backward "
             "spread std_l ln g_l(t) (right) at each recorded iteration",
-            lambda fig: _draw_over_iterations(fig, data),
+            lambda fig: _draw_over_iterations(fig, runs, data),
             (11, 4),
         ),
     ]
-    return report
 
 
-def _summary(runs: StudyRuns, data: dict[str, _Variant]) -> str:
-    steps = sorted({int(s[-1]) for d in data.values() for s in d.steps}) or [0]
-    parts = [
-        f"{runs.n_runs} complete runs ({len(data)} activations, seeds {runs.seeds[0]}-{runs.seeds[-1]}); "
-        f"signals recorded at iterations 1 to {steps[-1]} of {len(data[next(iter(data))].layers)} "
-        "convolutions."
-    ]
-    diverged = {_label(v): d.diverged for v, d in data.items() if d.diverged}
-    if diverged:
-        lost = "; ".join(f"{_label(v)}: seeds {d.lost}" for v, d in data.items() if d.lost)
-        parts.append(
-            "**Diverged** (a non-finite training loss): "
-            + ", ".join(f"{k} {n}" for k, n in diverged.items())
-            + ". A diverged run counts as ∞, the least stable, in every measure and test (the rank tests "
-            "handle ∞ exactly); the figures show its signals up to the epoch before the divergence (the "
-            "runner keeps no metric of the epoch in which a run diverges; runs without any stored signal: "
-            f"{lost or 'none'})."
-        )
-    parts.append(runs.status_text(_label))
-    parts.append(
-        "**Stability, as measured here** (per run, q_l(t) = E[h_l^2] and g_l(t) = ||dL/dW_l||_F of "
-        "convolution l at recorded iteration t): the *forward deviation* mean_{t,l} |ln q_l(t)| is the "
-        "distance of the second moment from the fixed point q = 1 across depth and iterations; it has "
-        "two parts, the *spread across depth* mean_t std_l ln q_l(t) and the *drift* mean_l |ln q_l(T) - "
-        "ln q_l(1)| from the initial weights to the last iteration. The *backward spread* mean_t std_l "
-        "ln g_l(t) says how unequal the gradient norms are across depth (a gradient that explodes layer "
-        "by layer spreads them); the *backward drift* mean_l std_t ln g_l(t) how much each layer's "
-        "gradient norm moves over iterations. Lower is more stable for all five."
-    )
-    return " ".join(parts)
+DEFINITIONS = (
+    "**Stability, as measured here** (per run, q_l(t) = E[h_l^2] and g_l(t) = ||dL/dW_l||_F of "
+    "convolution l at recorded iteration t): the *forward deviation* mean_{t,l} |ln q_l(t)| is the "
+    "distance of the second moment from the fixed point q = 1 across depth and iterations; it has "
+    "two parts, the *spread across depth* mean_t std_l ln q_l(t) and the *drift* mean_l |ln q_l(T) - "
+    "ln q_l(1)| from the initial weights to the last iteration. The *backward spread* mean_t std_l "
+    "ln g_l(t) says how unequal the gradient norms are across depth (a gradient that explodes layer "
+    "by layer spreads them); the *backward drift* mean_l std_t ln g_l(t) how much each layer's "
+    "gradient norm moves over iterations. Lower is more stable for all five. A diverged run counts as "
+    "∞, the least stable, in the table and the tests; the figures show its signals up to the epoch "
+    "before the divergence (the runner keeps no metric of the epoch in which a run diverges)."
+)
 
 
-def _range(values: np.ndarray, digits: int = 3) -> str:
-    return (
-        f"{fmt(float(np.median(values)), digits)} [{fmt(values.min(), digits)}, {fmt(values.max(), digits)}]"
-    )
-
-
-def _table_stability(data: dict[str, _Variant]) -> str:
-    keys = ("fwd_dev", "fwd_spread", "fwd_drift", "bwd_spread", "bwd_drift")
-    rows = [
-        [_label(v), fmt(d.constants["gamma"], 3), *(_range(d.measure(k)) for k in keys), d.n, d.diverged]
-        for v, d in data.items()
-    ]
-    header = ["activation", "gamma_{q=1}", "forward deviation", "forward spread", "forward drift",
-              "backward spread", "backward drift", "runs with signals", "diverged (as ∞)"]  # fmt: skip
-    return (
-        "Median [min, max] over seeds of each run's measure (definitions in the summary above; lower "
-        "is more stable). gamma_{q=1} from our solver.\n\n" + markdown_table(header, rows)
-    )
-
-
-def _table_theory(data: dict[str, _Variant]) -> str:
+def _table_theory(runs: StudyRuns, data: dict[str, _Variant]) -> str:
     rows = []
     for v, d in data.items():
         if not d.n:
@@ -286,7 +234,7 @@ def _table_theory(data: dict[str, _Variant]) -> str:
         iid = np.abs(np.log(measured / predicted))
         rows.append(
             [
-                _label(v),
+                runs.preset.label(v),
                 f"{np.median(ratios):.3f}",
                 f"{np.max(ratios):.3f}",
                 f"{np.median(iid):.3f}",
@@ -319,7 +267,7 @@ def _table_theory(data: dict[str, _Variant]) -> str:
     )
 
 
-def _table_params(data: dict[str, _Variant]) -> str:
+def _table_params(runs: StudyRuns, data: dict[str, _Variant]) -> str:
     rows = []
     for v, d in data.items():
         c = d.constants
@@ -329,55 +277,13 @@ def _table_params(data: dict[str, _Variant]) -> str:
         paper = ["–"] * 5 if p is None else [
             "–" if x is None else f"{x:g}" for x in p
         ]  # fmt: skip
-        rows.append([_label(v), *ours, *paper])
+        rows.append([runs.preset.label(v), *ours, *paper])
     header = ["activation", "eps", "lam", "alpha", "beta", "gamma_{q=1}",
               "paper eps", "paper lam", "paper alpha", "paper beta", "paper gamma"]  # fmt: skip
     return (
         "Ours: normact.theory.solve (eq. 11; SELU: its own constants, eps = delta_{q=1}). The paper's "
         "Table 5 as printed (two decimals).\n\n" + markdown_table(header, rows)
     )
-
-
-def _verdicts(data: dict[str, _Variant]) -> list[Verdict]:
-    out = []
-    for key, template, pairs, what in (
-        ("fwd_dev", CLAIM_FORWARD, FORWARD_PAIRS, "forward deviation mean |ln q|"),
-        ("bwd_spread", CLAIM_BACKWARD, BACKWARD_PAIRS, "backward spread mean_t std_l ln g"),
-    ):
-        for n, b in pairs:
-            if n not in data or b not in data:
-                continue
-            a, c = data[n].measure(key), data[b].measure(key)
-            evidence = f"{what} per run: {_label(n)} {_list(a)}, {_label(b)} {_list(c)}; exact rank-sum test"
-            needed = stats.n_for_rank_sum(stats.probability_of_superiority(a, c))
-            out.append(
-                decide(
-                    template.format(n=_label(n), b=_label(b)),
-                    stats.rank_sum_test(a, c, "less"),
-                    stats.rank_sum_test(a, c, "greater"),
-                    evidence,
-                    needed,
-                )
-            )
-    gamma = np.concatenate([np.full(len(d.measure("fwd_dev")), d.constants["gamma"]) for d in data.values()])
-    dev = np.concatenate([d.measure("fwd_dev") for d in data.values()])
-    if len(data) >= 2 and gamma.size >= 3:
-        rho, p_greater, p_less = stats.spearman(gamma, dev)
-        per = ", ".join(
-            f"{_label(v)} {d.constants['gamma']:.3f} / {np.median(d.measure('fwd_dev')):.3f}"
-            for v, d in data.items()
-        )
-        evidence = (
-            f"Spearman's rho = {rho:.3f} between the activation's gamma_{{q=1}} and the run's forward "
-            f"deviation over {gamma.size} runs (stronger self-normalization at lower gamma means rho > 0); "
-            f"gamma / median deviation: {per}"
-        )
-        out.append(decide(CLAIM_GAMMA, p_greater, p_less, evidence, stats.n_for_correlation(rho), "runs"))
-    return out
-
-
-def _list(values: np.ndarray) -> str:
-    return "[" + ", ".join("∞" if math.isinf(v) else f"{v:.3f}" for v in values) + "]"
 
 
 # -- figures --------------------------------------------------------------------------------------
@@ -391,7 +297,7 @@ def _band(ax: Any, values: list[np.ndarray], color: str) -> None:
     ax.plot(depth, mid, color=color, linewidth=1.6)
 
 
-def _draw_figure4(fig: MplFigure, data: dict[str, _Variant]) -> None:
+def _draw_figure4(fig: MplFigure, runs: StudyRuns, data: dict[str, _Variant]) -> None:
     data = {v: d for v, d in data.items() if d.n}
     axes = fig.subplots(2, len(data), sharex=True, sharey="row", squeeze=False)
     for col, (v, d) in enumerate(data.items()):
@@ -399,7 +305,7 @@ def _draw_figure4(fig: MplFigure, data: dict[str, _Variant]) -> None:
         _band(top, d.q, COLORS.get(v, "black"))
         _band(bottom, d.g, COLORS.get(v, "black"))
         top.axhline(1.0, color="black", linewidth=0.7, alpha=0.5)
-        top.set(title=f"{_label(v)} (gamma {d.constants['gamma']:.3f})", yscale="log")
+        top.set(title=f"{runs.preset.label(v)} (gamma {d.constants['gamma']:.3f})", yscale="log")
         bottom.set(xlabel="convolution l", yscale="log")
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
@@ -408,14 +314,15 @@ def _draw_figure4(fig: MplFigure, data: dict[str, _Variant]) -> None:
     axes[1, 0].set_ylabel("||dL/dW_l||_F")
 
 
-def _draw_theory(fig: MplFigure, data: dict[str, _Variant]) -> None:
+def _draw_theory(fig: MplFigure, runs: StudyRuns, data: dict[str, _Variant]) -> None:
     left, right = fig.subplots(1, 2, sharey=True)
     for v, d in data.items():
         depth = np.arange(1, len(d.layers) + 1)
         color = COLORS.get(v, "black")
         if d.n:
-            left.plot(depth, d.theory[0], "-", color=color, linewidth=1.4, label=f"{_label(v)} theory")
-            left.plot(depth, d.q[0][0], "o", color=color, markersize=3, label=f"{_label(v)} measured")
+            name = runs.preset.label(v)
+            left.plot(depth, d.theory[0], "-", color=color, linewidth=1.4, label=f"{name} theory")
+            left.plot(depth, d.q[0][0], "o", color=color, markersize=3, label=f"{name} measured")
         predicted, measured = d.control
         right.plot(depth, predicted, "-", color=color, linewidth=1.4)
         right.plot(depth, measured, "o", color=color, markersize=3)
@@ -427,7 +334,7 @@ def _draw_theory(fig: MplFigure, data: dict[str, _Variant]) -> None:
     left.legend(fontsize=7, ncols=2)
 
 
-def _draw_over_iterations(fig: MplFigure, data: dict[str, _Variant]) -> None:
+def _draw_over_iterations(fig: MplFigure, runs: StudyRuns, data: dict[str, _Variant]) -> None:
     left, right = fig.subplots(1, 2)
     for v, d in data.items():
         if not d.n:
@@ -436,8 +343,8 @@ def _draw_over_iterations(fig: MplFigure, data: dict[str, _Variant]) -> None:
         steps = d.steps[0][:n]
         dev = np.median([np.mean(np.abs(np.log(q[:n])), axis=1) for q in d.q], axis=0)
         spread = np.median([np.std(np.log(g[:n]), axis=1) for g in d.g], axis=0)
-        left.plot(steps, dev, color=COLORS.get(v, "black"), label=_label(v))
-        right.plot(steps, spread, color=COLORS.get(v, "black"), label=_label(v))
+        left.plot(steps, dev, color=COLORS.get(v, "black"), label=runs.preset.label(v))
+        right.plot(steps, spread, color=COLORS.get(v, "black"), label=runs.preset.label(v))
     left.set(xlabel="iteration", ylabel="mean_l |ln E[h_l^2]|", title="forward deviation")
     right.set(xlabel="iteration", ylabel="std_l ln ||dL/dW_l||_F", title="backward spread")
     for ax in (left, right):
@@ -445,4 +352,12 @@ def _draw_over_iterations(fig: MplFigure, data: dict[str, _Variant]) -> None:
         ax.legend(fontsize=8)
 
 
-PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml"), CLAIMS, analyze))
+PRESET = register_preset(load_preset(Path(__file__).with_suffix(".yaml")))
+register_analysis(
+    PRESET.name,
+    Analysis(
+        measures={"gamma": gamma, **{k: _measure(k) for k in STABILITY}},
+        table=["gamma", *STABILITY],
+        build=_build,
+    ),
+)
