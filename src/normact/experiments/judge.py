@@ -11,7 +11,7 @@ The tests, all one-sided in the claim's direction and again in the opposite one:
 - ``signed_rank``: Wilcoxon's signed-rank test of paired values (two arms matched by seed, or one arm's
   runs against themselves on a ``baseline`` metric), by scipy with the exact permutation distribution
   (all 2^n sign flips up to n = 13, 9999 seeded resamples beyond);
-- ``spearman``: Spearman's rho, its p-value from the permutation distribution (exact up to 7 points,
+- ``spearman``: Spearman's rho, its p-value from the permutation distribution (exact up to 9 points,
   9999 seeded resamples beyond). ``unit: arm`` correlates the arms' medians, so that arms, not runs, are
   the sample; ``unit: run`` correlates each run's value with a number fixed per arm (the factor the
   claim is about), a trend test whose null hypothesis, arms exchangeable, keeps runs independent.
@@ -36,7 +36,8 @@ from normact.train.config import with_overrides
 __all__ = ["CustomMeasure", "Values", "arm_label", "judge", "judge_claim", "measure", "series"]
 
 CustomMeasure = Callable[[StudyRuns, str], np.ndarray]  # (runs, variant) -> one number per run
-RESAMPLES = 9999
+RESAMPLES = 9999  # Monte Carlo permutations where exact enumeration would be too long
+EXACT = 9  # Spearman's p enumerates all n! orders up to n = 9 (362880)
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def _correlation(
         )
     rho = float(sps.spearmanr(x, y).statistic)
     p_for, p_against = (_spearman_p(x, y, d) for d in (claim.direction, _opposite(claim.direction)))
-    exact = "exact" if math.factorial(x.size) <= RESAMPLES else f"{RESAMPLES} seeded resamples"
+    exact = "exact" if x.size <= EXACT else f"{RESAMPLES} seeded resamples"
     evidence += f"; Spearman's rho = {rho:.3f} over {x.size} {n_unit}, permutation p ({exact})"
     sign = 1 if claim.direction == "greater" else -1
     needed = stats.n_for_correlation(sign * rho) if claim.unit == "run" else None
@@ -266,7 +267,7 @@ def _arm_x(runs: StudyRuns, x: Mapping, variant: str) -> float:
 
 
 def _spearman_p(x: np.ndarray, y: np.ndarray, alternative: str) -> float:
-    """Permutation p-value of Spearman's rho: y's order permuted against x (all n! orders up to n = 7)."""
+    """Permutation p-value of Spearman's rho: y's order permuted against x (all n! orders up to n = 9)."""
     rx = sps.rankdata(x)
     rx = rx - rx.mean()
 
@@ -277,7 +278,8 @@ def _spearman_p(x: np.ndarray, y: np.ndarray, alternative: str) -> float:
         return np.round(r, 12)  # equal rankings give equal rho, whatever the order of the sums
 
     res = sps.permutation_test(
-        (y,), rho, permutation_type="pairings", vectorized=True, n_resamples=RESAMPLES,
+        (y,), rho, permutation_type="pairings", vectorized=True,
+        n_resamples=np.inf if y.size <= EXACT else RESAMPLES,
         alternative=alternative, rng=np.random.default_rng(0),
     )  # fmt: skip
     return float(res.pvalue)
