@@ -128,7 +128,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from normact.train.sweep import load_sweep, run_sweep
 
-    items = run_sweep(load_sweep(args.sweep, args.overrides), args.store, jobs=args.jobs)
+    sweep = load_sweep(args.sweep, args.overrides)
+    items = run_sweep(sweep, args.store, jobs=args.jobs, **_engine_options(args))
     counts: dict[str, int] = {}
     for item in items:
         counts[item.status] = counts.get(item.status, 0) + 1
@@ -152,6 +153,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         store=args.store,
         out=args.out,
         data_dir=args.data_dir,
+        engine=_engine_options(args),
+        device=args.device,
     )
     for item in result.failed:
         print(f"failed: {item.variant} seed {item.seed}\n{item.error}", file=sys.stderr)
@@ -240,6 +243,30 @@ def _cell(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine", choices=("local", "ray"), default="local",
+        help="local: --jobs processes on this machine (default); ray: one Ray task per run (normact[ray])",
+    )  # fmt: skip
+    p.add_argument(
+        "--address", help="Ray cluster HOST:PORT, ray://HOST:PORT or auto (default: a local instance)"
+    )
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs of each run's Ray task (default 1)")
+    p.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs of each run's Ray task (default 0)")
+    p.add_argument(
+        "--checkpoint-dir", help="the runs' checkpoint folder (train.out_dir; shared storage on Ray)"
+    )
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, object]:
+    if args.engine == "local" and (args.address or args.cpus_per_run != 1.0 or args.gpus_per_run):
+        raise ValueError("--address, --cpus-per-run and --gpus-per-run go with --engine ray")
+    options: dict[str, object] = {"engine": args.engine, "checkpoint_dir": args.checkpoint_dir}
+    if args.engine == "ray":
+        options.update(address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run)
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="normact", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -275,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of the base config")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
+    _add_engine_args(p)
     p.set_defaults(run=_cmd_sweep)
 
     p = sub.add_parser("runs", help="list the runs in a results store")
@@ -301,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
     p.add_argument("--out", help="report folder (default: <store folder>/<preset>/<scale>)")
     p.add_argument("--data-dir", help="dataset folder (default: $NORMACT_DATA, see docs/data.md)")
+    p.add_argument(
+        "--device", help="train.device of every run: auto, cpu, cuda, cuda:N (default: the preset's)"
+    )
+    _add_engine_args(p)
     p.set_defaults(run=_cmd_reproduce)
 
     p = sub.add_parser("report", help="a preset's table, figures and verdicts from the results store")

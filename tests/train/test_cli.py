@@ -65,3 +65,5 @@ def test_bad_input_is_reported_not_raised(files, capsys):
     assert cli.DEFAULT_STORE == DEFAULT_STORE
     with pytest.raises(SystemExit):
         main(["runs", "--status", "done"])
+    assert main(["sweep", files.sweep, "--store", files.store, "--gpus-per-run", "1"]) == 2
+    assert "--gpus-per-run go with --engine ray" in capsys.readouterr().err

@@ -150,6 +150,7 @@ def test_fields_added_later_are_hashed_only_when_set():
     old = hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert config_hash(cfg) == old
     assert config_hash(with_overrides(cfg, ["data.workers=4"])) == old
+    assert config_hash(with_overrides(cfg, ["train.device=cuda:1"])) == old  # where, not what
     for override in ("train.task=translation", "train.label_smoothing=0.1", "schedule.warmup_steps=0",
                      "train.precision=bf16", "train.compile=true", "train.channels_last=true",
                      "train.sync_bn=true"):  # fmt: skip

@@ -190,3 +190,16 @@ def test_runtime_columns_are_stored_and_checked(tmp_path):
     assert (row.device, row.precision, row.world_size, row.device_name) == ("cuda:1", "bf16", 4, None)
     with pytest.raises(ValueError, match=r"unknown runtime columns \['gpu'\]"):
         store.start_run(**key, runtime={"gpu": "a100"})
+
+
+def test_record_run_writes_all_or_nothing(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    key = {"study": "s", "variant": "v", "seed": 0, "config_hash": "h", "config": {}}
+    history = [{"epoch": 1, "test_acc": 0.5}, {"epoch": 2, "test_acc": float("nan")}]
+    with pytest.raises(ValueError, match="diverged_epoch is required"):
+        store.record_run(**key, status="diverged", history=history)  # fails at its last write
+    assert store.runs() == [] and store.metrics() == []
+    run_id = store.record_run(**key, status="diverged", history=history, diverged_epoch=2, error="nan loss")
+    row = store.get_run(run_id)
+    assert (row.status, row.epochs_done, row.diverged_epoch, row.error) == ("diverged", 1, 2, "nan loss")
+    assert [h["epoch"] for h in store.history(run_id)] == [1, 2]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -105,3 +108,21 @@ def tiny_config(out_dir: object = None, *overrides: str) -> Config:
 FLOAT64 = ["model.name=tiny_mlp64", "model.act=null", "data.normalize=false", "optim.weight_decay=0"]
 NORMALIZED = ["model.name=mlp", "model.act=nrelu", "model.init=null", "model.kwargs.depth=2",
               "model.kwargs.width=16", "optim.lr=0.02"]  # fmt: skip
+
+
+class KillOnce:
+    """Kill its own process (SIGKILL) after epoch 2, once per marker file: a worker that dies mid-run."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, batches: object) -> dict[str, float]:
+        if epoch == 2 and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {}
+
+
+def kill_once(marker_dir: str, config: Config) -> list[KillOnce]:
+    """Callbacks of a sweep whose every run's worker dies once after its second epoch."""
+    return [KillOnce(Path(marker_dir) / f"{config.variant}-seed{config.train.seed}.killed")]

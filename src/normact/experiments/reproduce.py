@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from normact.experiments.analysis import analyze
 from normact.experiments.preset import get_preset, list_presets
@@ -64,6 +66,8 @@ def reproduce(
     store: str | Path = DEFAULT_STORE,
     out: str | Path | None = None,
     data_dir: str | Path | None = None,
+    engine: Mapping[str, Any] | None = None,
+    device: str | None = None,
 ) -> ReproduceResult:
     """Run the sweep of preset ``name`` at ``scale``, skipping what the store holds, then write the report.
 
@@ -76,6 +80,9 @@ def reproduce(
         out: the report's folder (default: ``<store folder>/<name>/<scale>``).
         data_dir: where the datasets are (``data.root``; default: ``$NORMACT_DATA`` or the dataset's
             default folder, see docs/data.md). Does not change the runs' identity in the store.
+        engine: keyword arguments of ``run_sweep`` that choose the engine (``engine="ray"``,
+            ``address``, ``cpus_per_run``, ``gpus_per_run``, ``checkpoint_dir``).
+        device: ``train.device`` of every run (default: the preset's); the runs keep their identity.
 
     Returns:
         The sweep's items and the report; the report is None when no run completed.
@@ -86,6 +93,8 @@ def reproduce(
     overrides: dict[str, object] = {"train.out_dir": str(store.parent / "runs"), "train.progress": "none"}
     if data_dir is not None:
         overrides["data.root"] = str(data_dir)
+    if device is not None:
+        overrides["train.device"] = device
     sweep = preset.sweep(scale, seeds, overrides)
     configs = sweep.configs()
     _check_data(configs)
@@ -94,7 +103,7 @@ def reproduce(
         "with --jobs 2); store %s",
         preset.name, scale, len(sweep.variants), len(sweep.seeds), len(configs), _minutes(sc.minutes), store,
     )  # fmt: skip
-    items = run_sweep(sweep, store, jobs=jobs)
+    items = run_sweep(sweep, store, jobs=jobs, **(engine or {}))
     runs = collect_runs(preset, scale, store, len(sweep.seeds))
     if runs.n_runs == 0:
         return ReproduceResult(items, None, None)

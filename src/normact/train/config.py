@@ -25,6 +25,9 @@ _NO_HASH = {"hash": False}  # field metadata: the value does not change what the
 # field metadata of fields added after runs were stored: hashed only when set to another value than the
 # default, so the hash of every config that leaves them alone stays what it was
 _HASH_IF_SET = {"hash": "if_set"}
+# field metadata of a setting that says where a run computes, not what: hashed as its default value,
+# so the same run on another device keeps its key (the store records the device in its own column)
+_HASH_AS_DEFAULT = {"hash": "as_default"}
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the values of train.device
 
 
@@ -105,7 +108,9 @@ class TrainConfig:
 
     epochs: int = 10
     seed: int = 0
-    device: str = "cpu"  # auto (CUDA when available), cpu, cuda, cuda:N
+    device: str = field(
+        default="cpu", metadata=_HASH_AS_DEFAULT
+    )  # auto (CUDA when available), cpu, cuda, cuda:N
     # fp32, or autocast to bf16 (CPU and CUDA) or fp16 (CUDA, with a gradient scaler)
     precision: Literal["fp32", "bf16", "fp16"] = field(default="fp32", metadata=_HASH_IF_SET)
     compile: bool = field(default=False, metadata=_HASH_IF_SET)  # torch.compile the model
@@ -249,7 +254,8 @@ def config_hash(config: Config) -> str:
     """SHA-256 of the config's canonical JSON, leaving out fields that do not change the results.
 
     Those are ``data.root``, ``data.workers``, ``train.threads``, ``train.out_dir`` and
-    ``train.progress``; ``study``, ``variant`` and ``train.seed`` are included. Fields added later
+    ``train.progress``; ``train.device`` counts as its default (``cpu``), so a run keeps its key on any
+    device; ``study``, ``variant`` and ``train.seed`` are included. Fields added later
     (``train.task``, ``train.label_smoothing``, ``schedule.warmup_steps``, ``train.precision``,
     ``train.compile``, ``train.channels_last``, ``train.sync_bn``) count only when they differ from
     their default, so configs that leave them alone keep the hash they had before those fields existed.
@@ -269,12 +275,14 @@ def with_overrides(config: Config, overrides: Mapping[str, Any] | Iterable[str])
 
 def _hashed(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
-        return {
-            f.name: _hashed(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if f.metadata.get("hash", True) is True
-            or (f.metadata.get("hash") == "if_set" and getattr(obj, f.name) != _default(f))
-        }
+        out = {}
+        for f in dataclasses.fields(obj):
+            rule, value = f.metadata.get("hash", True), getattr(obj, f.name)
+            if rule == "as_default":
+                out[f.name] = _hashed(_default(f))
+            elif rule is True or (rule == "if_set" and value != _default(f)):
+                out[f.name] = _hashed(value)
+        return out
     return json.loads(json.dumps(obj))
 
 

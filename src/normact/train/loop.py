@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -120,6 +120,7 @@ class RunResult:
     run_id: int | None = None
     checkpoint: Path | None = None
     divergence: str | None = None  # what became non-finite, where and at which step (when diverged)
+    runtime: dict[str, Any] = field(default_factory=dict)  # the store's RUNTIME_COLUMNS of the run
 
 
 class _Diverged(Exception):
@@ -238,6 +239,7 @@ def train(
         with _runtime(config):
             run = _Run(config, device, world, run_hash, store, run_id, callbacks, probes, data, ckpt_path)
             result = run.fit(state)
+            result.runtime = runtime_info(config, device, world.size)
     except BaseException:
         if store is not None:
             store.finish_run(run_id, "failed", error=traceback.format_exc())

@@ -202,6 +202,9 @@ class ResultsStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self.conn
+        if conn.in_transaction:  # a write within a larger one (record_run) is part of it
+            yield conn
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -291,6 +294,37 @@ class ResultsStore:
                    finished_at = ? WHERE id = ?""",
                 (status, diverged_epoch, error, now, now, run_id),
             )
+
+    def record_run(
+        self,
+        *,
+        study: str,
+        variant: str,
+        seed: int,
+        config_hash: str,
+        config: Mapping[str, Any],
+        status: str,
+        history: Iterable[Mapping[str, float]],
+        diverged_epoch: int | None = None,
+        error: str | None = None,
+        runtime: Mapping[str, Any] | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+    ) -> int:
+        """Write a whole run that ran elsewhere (a Ray task) in one transaction; return its id.
+
+        ``history`` holds ``{"epoch": e, metric: value, ...}`` entries as ``RunResult.history`` does
+        (a diverged run's last entry is its incomplete epoch). Either all of it is stored or nothing.
+        """
+        key = {"study": study, "variant": variant, "seed": seed, "config_hash": config_hash}
+        with self._write():
+            run_id = self.start_run(**key, config=config, runtime=runtime, host=host, pid=pid)
+            for entry in history:
+                metrics = {k: v for k, v in entry.items() if k != "epoch"}
+                epoch = int(entry["epoch"])
+                self.log_epoch(run_id, epoch, metrics, complete=epoch != diverged_epoch)
+            self.finish_run(run_id, status, diverged_epoch=diverged_epoch, error=error)
+        return run_id
 
     # -- reading --------------------------------------------------------------------------------
 

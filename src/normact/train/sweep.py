@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -136,22 +136,38 @@ def run_sweep(
     jobs: int = 1,
     data_fn: DataFn = load_data,
     callbacks_fn: CallbacksFn | None = None,
+    engine: Literal["local", "ray"] = "local",
+    address: str | None = None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    checkpoint_dir: str | Path | None = None,
 ) -> list[SweepItem]:
     """Run every run of ``sweep`` not yet finished or diverged in the store at ``store``.
 
     Args:
         sweep: the grid.
         store: path of the SQLite results store.
-        jobs: worker processes; 1 runs everything in this process.
-        data_fn: ``data_fn(config.data) -> Splits``; a module-level function when ``jobs > 1``.
-        callbacks_fn: ``callbacks_fn(config) -> callbacks`` for each run; module-level when ``jobs > 1``.
+        jobs: worker processes of the local engine; 1 runs everything in this process.
+        data_fn: ``data_fn(config.data) -> Splits``; a module-level function when ``jobs > 1`` or on Ray.
+        callbacks_fn: ``callbacks_fn(config) -> callbacks`` for each run; module-level when ``jobs > 1``
+            or on Ray.
+        engine: ``local`` (this machine's processes) or ``ray`` (one Ray task per run,
+            ``normact.train.ray_engine``).
+        address: the Ray cluster (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``); None starts a local
+            instance unless this process is connected already.
+        cpus_per_run, gpus_per_run: the resources of each run's Ray task.
+        checkpoint_dir: ``train.out_dir`` of every run (the checkpoints; shared storage on a cluster).
 
     Returns:
         One ``SweepItem`` per run, in grid order.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     configs = sweep.configs()
+    if checkpoint_dir is not None:  # out_dir is not hashed: the runs keep their keys
+        configs = [with_overrides(c, {"train.out_dir": str(checkpoint_dir)}) for c in configs]
     items: list[SweepItem | None] = [None] * len(configs)
     todo = []
     with ResultsStore(store) as results:
@@ -171,7 +187,17 @@ def run_sweep(
         log.info("[%d/%d] %s/%s/seed%d: %s", done, len(configs), sweep.study, item.variant, item.seed,
                  item.status)  # fmt: skip
 
-    if jobs == 1:
+    if engine == "ray":
+        from normact.train.ray_engine import run_on_ray
+
+        def settle(k: int, status: str, run_id: int | None, error: str | None) -> None:
+            cfg = configs[todo[k]]
+            report(todo[k], SweepItem(cfg.variant, cfg.train.seed, status, run_id, error))
+
+        with ResultsStore(store) as results:
+            run_on_ray([_for_task(configs[i]) for i in todo], results, data_fn, callbacks_fn, settle,
+                       address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)  # fmt: skip
+    elif jobs == 1:
         for i in todo:
             report(i, _run_one(configs[i], str(store), data_fn, callbacks_fn))
         _data_cache.clear()
@@ -196,6 +222,17 @@ def run_sweep(
                     item = SweepItem(cfg.variant, cfg.train.seed, "failed", error=f"worker process died: {e}")
                 report(i, item)
     return [item for item in items if item is not None]
+
+
+def _for_task(cfg: Config) -> Config:
+    """A run for a worker elsewhere: absolute checkpoint and data folders, no progress display of its own."""
+    changes: dict[str, Any] = {}
+    for key, value in (("train.out_dir", cfg.train.out_dir), ("data.root", cfg.data.root)):
+        if value is not None:  # neither is hashed: the run keeps its key
+            changes[key] = str(Path(value).resolve())
+    if cfg.train.progress == "auto":
+        changes["train.progress"] = "none"
+    return with_overrides(cfg, changes) if changes else cfg
 
 
 def _init_worker(threads: int, log_level: int) -> None:
