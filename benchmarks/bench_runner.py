@@ -5,13 +5,21 @@ shuffle each epoch and evaluate on the test set after each epoch. The runner als
 store, an atomic checkpoint and per-epoch probes from ``normact.probes`` (convergence Score, weight
 means, activation second moments) on 1000 test samples. Runs alternate, after one warm-up of each;
 the table gives median seconds per epoch and the ratio to the bare loop. Target: at most 5 % overhead.
+A fourth case is the runner with ``train.precision=bf16`` (autocast), against the fp32 runner.
+
+``--ray`` instead times a sweep of ``--runs`` small runs through ``run_sweep`` with the local engine
+(in this process) and with ``--engine ray`` on a local Ray instance of one CPU (one run at a time),
+after a warm-up sweep of each (the Ray worker has imported torch); it prints seconds per run and the
+ratio. Target: at most 10 % more wall-clock per run once the instance is up.
 
     python benchmarks/bench_runner.py [--epochs 2] [--repeats 3] [--device cuda] [--threads 2]
+    python benchmarks/bench_runner.py --ray [--runs 4] [--n-train 20000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -25,7 +33,7 @@ from torch.utils.data import TensorDataset
 
 from normact import probes
 from normact.models import register_model
-from normact.train import ResultsStore, load_config, train
+from normact.train import Config, ResultsStore, Sweep, load_config, run_sweep, train, with_overrides
 
 
 @register_model("bench_mlp")
@@ -95,20 +103,73 @@ def bare_loop(data: SimpleNamespace, epochs: int, batch_size: int, lr: float, de
         _ = total.item() / len(y), correct / len(yt)
 
 
-def runner(
-    data: SimpleNamespace, epochs: int, batch_size: int, lr: float, device: str, folder: Path, full: bool
-) -> None:
-    out_dir = str(folder / "runs") if full else None
-    cfg = load_config(
+def bench_config(epochs: int, batch_size: int, lr: float, device: str, **train_keys: object) -> Config:
+    return load_config(
         {
             "model": {"name": "bench_mlp"},
             "data": {"batch_size": batch_size, "eval_batch_size": 1000},
             "optim": {"name": "sgd", "lr": lr, "momentum": 0.9},
-            "train": {"epochs": epochs, "device": device, "progress": "none", "out_dir": out_dir},
+            "train": {"epochs": epochs, "device": device, "progress": "none", **train_keys},
         }
     )
+
+
+def runner(
+    data: SimpleNamespace,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    device: str,
+    folder: Path,
+    full: bool,
+    precision: str = "fp32",
+) -> None:
+    out_dir = str(folder / "runs") if full else None
+    cfg = bench_config(epochs, batch_size, lr, device, out_dir=out_dir, precision=precision)
     store = ResultsStore(folder / "bench.sqlite") if full else None
     train(cfg, store, [Probes()] if full else [], data=data)
+
+
+def ray_data(cfg: object = None) -> SimpleNamespace:
+    """The sweep's data (``run_sweep``'s data_fn, sent to the Ray workers by value)."""
+    return make_data(int(os.environ["BENCH_N_TRAIN"]), int(os.environ["BENCH_N_TEST"]))
+
+
+def bench_ray(args: argparse.Namespace) -> None:
+    """Seconds per run of a sweep with the local engine and with the Ray engine (one run at a time)."""
+    import ray
+
+    os.environ.update(BENCH_N_TRAIN=str(args.n_train), BENCH_N_TEST=str(args.n_test))
+    tic = time.perf_counter()
+    ray.init(num_cpus=1, include_dashboard=False)
+    start = time.perf_counter() - tic
+    threads = args.threads or 1
+    # normact's own MLP (the Ray workers do not import this script's registrations)
+    model = {"model.name": "mlp", "model.act": "relu", "model.kwargs.depth": 2, "model.kwargs.width": 256}
+    base = with_overrides(
+        bench_config(args.epochs, args.batch_size, 0.01, "cpu", threads=threads, out_dir=None), model
+    )
+    times: dict[str, list[float]] = {"local": [], "ray": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeats + 1):  # the first round is the warm-up
+            for engine in times:
+                sweep = Sweep(study=f"{engine}{repeat}", base=base, seeds=list(range(args.runs)))
+                store = Path(tmp) / f"{engine}.sqlite"
+                tic = time.perf_counter()
+                run_sweep(sweep, store, data_fn=ray_data, engine=engine)
+                if repeat:
+                    times[engine].append((time.perf_counter() - tic) / args.runs)
+    ray.shutdown()
+    local = statistics.median(times["local"])
+    print(
+        f"{args.runs} runs of {args.epochs} epochs, {args.n_train} train samples, {threads} thread(s) "
+        f"per run, "
+        f"{args.repeats} repeats; Ray instance started in {start:.1f} s"
+    )
+    print(f"{'engine':8s} {'s/run (median)':>15s} {'min':>8s} {'ratio':>7s}")
+    for engine, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{engine:8s} {med:15.3f} {min(ts):8.3f} {med / local:7.3f}")
 
 
 def main() -> None:
@@ -120,9 +181,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--ray", action="store_true", help="time the Ray engine against the local one")
+    parser.add_argument("--runs", type=int, default=4, help="--ray: runs per sweep")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.ray:
+        bench_ray(args)
+        return
     data = make_data(args.n_train, args.n_test)
     lr = 0.01
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,6 +198,7 @@ def main() -> None:
             "bare torch loop": lambda: bare_loop(data, args.epochs, args.batch_size, lr, args.device),
             "runner, no store/ckpt/probes": lambda: runner(*common, folder, False),
             "runner, store+ckpt+probes": lambda: runner(*common, folder, True),
+            "runner, bf16 autocast": lambda: runner(*common, folder, False, "bf16"),
         }
         for case in cases.values():  # warm-up: lazy imports, allocator, first-call costs
             case()
@@ -150,6 +217,10 @@ def main() -> None:
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"{name:32s} {med:17.4f} {min(ts):8.4f} {med / base:7.3f}")
+    bf16 = statistics.median(times["runner, bf16 autocast"])
+    print(
+        f"bf16 autocast / fp32 runner: {bf16 / statistics.median(times['runner, no store/ckpt/probes']):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The GPU figures in one command: the CUDA tests and the layer benchmark on the GPU, then one summary.
+"""The GPU figures in one command: the CUDA tests, the layer benchmark on the GPU, one bf16 and one fp16
+epoch of a small preset's run, a 2-GPU torchrun run when there are two GPUs, then one summary.
 
 Each step is a command run in its own process; a failing step is reported and the next one still
 runs. The summary gives each step's status, time and last output line, and where its full output
@@ -9,6 +10,7 @@ machine with a CUDA device; without one it says so and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from typing import NamedTuple
 import torch
 
 HERE = Path(__file__).resolve().parent
+PRESET = "selfnorm-fanin"  # its CPU scale trains a small CNN on scikit-learn's digits: no download
 
 
 class Step(NamedTuple):
@@ -30,6 +33,23 @@ class Step(NamedTuple):
 def steps() -> list[Step]:
     """What the check runs, in order."""
     bench = [sys.executable, str(HERE / "bench_layers.py"), "--device", "cuda"]
+    epoch = [sys.executable, str(Path(__file__).resolve()), "--out", "{out}", "--epoch"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    two_gpus = [
+        Step(
+            "torchrun 2 GPUs",
+            [
+                *torchrun,
+                "-m",
+                "normact",
+                "train",
+                "{out}/preset_run.yaml",
+                "train.device=cuda",
+                "--store",
+                "{out}/torchrun.sqlite",
+            ],
+        )
+    ]
     return [
         Step("CUDA tests", [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider"]),
         Step(
@@ -40,7 +60,42 @@ def steps() -> list[Step]:
             "layer benchmark bfloat16",
             [*bench, "--dtype", "bfloat16", "--json", "{out}/bench_layers_bf16.json"],
         ),
+        Step(f"{PRESET} epoch bf16", [*epoch, "bf16"]),
+        Step(f"{PRESET} epoch fp16", [*epoch, "fp16"]),
+        *(two_gpus if torch.cuda.device_count() >= 2 else []),
     ]
+
+
+def preset_run(out: Path) -> Path:
+    """The first run of the preset's CPU scale, one epoch on CUDA, written as a run config file."""
+    from normact.experiments.preset import get_preset
+    from normact.train import config_to_dict, with_overrides
+
+    cfg = get_preset(PRESET).sweep("cpu", 1, {}).configs()[0]
+    changes = {
+        "train.epochs": 1,
+        "train.device": "cuda",
+        "train.out_dir": str(out / "runs"),
+        "train.progress": "log",
+    }
+    path = out / "preset_run.yaml"
+    path.write_text(json.dumps(config_to_dict(with_overrides(cfg, changes))))  # JSON is YAML
+    return path
+
+
+def preset_epoch(out: Path, precision: str) -> int:
+    """Train the preset run's epoch at ``precision``; prints its metrics and the stored runtime."""
+    from normact.train import ResultsStore, load_config, train
+
+    cfg = load_config(out / "preset_run.yaml", [f"train.precision={precision}"])
+    store = ResultsStore(out / f"epoch_{precision}.sqlite")
+    result = train(cfg, store)
+    row = store.get_run(result.run_id)
+    metrics = {
+        k: round(v, 4) for k, v in result.history[-1].items() if k in ("train_loss", "test_acc", "time")
+    }
+    print(f"{result.status} on {row.device} ({row.device_name}), {row.precision}: {metrics}")
+    return 0 if result.status == "finished" else 1
 
 
 def run(step: Step, out: Path) -> tuple[int, float, str]:
@@ -64,7 +119,10 @@ def main() -> int:
     parser.add_argument(
         "--out", default="results/gpu-check", help="folder for logs and JSON (default: %(default)s)"
     )
+    parser.add_argument("--epoch", choices=("bf16", "fp16"), help=argparse.SUPPRESS)  # one step of the check
     args = parser.parse_args()
+    if args.epoch:
+        return preset_epoch(Path(args.out), args.epoch)
     if not torch.cuda.is_available():
         print(
             "gpu-check: no CUDA device visible to torch (torch.cuda.is_available() is False)", file=sys.stderr
@@ -72,6 +130,7 @@ def main() -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    preset_run(out)
     print(
         f"gpu-check: torch {torch.__version__}, {torch.cuda.get_device_name()}, output in {out}", flush=True
     )

@@ -63,6 +63,7 @@ def test_bf16_autocast_on_cpu_trains_and_records_the_runtime(tmp_path):
     assert "scaler" not in load_checkpoint(bf16.checkpoint)  # only fp16 scales gradients
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(NO_CUDA, reason="needs CUDA")
 def test_fp16_resume_keeps_the_gradient_scaler_and_is_exact(tmp_path):
     from .test_loop import StopAt, _assert_same_run
