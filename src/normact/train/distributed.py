@@ -9,6 +9,7 @@ writes the results store, the checkpoints and the progress display.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -68,10 +69,17 @@ def join(world: World, device: torch.device) -> None:
     """Join the process group (NCCL on CUDA, gloo otherwise) unless this process is in one already.
 
     The group stays for the process's lifetime, so several runs in one torchrun job share it (joining
-    torchrun's rendezvous a second time would wait for ever).
+    torchrun's rendezvous a second time would wait for ever); it is destroyed when the process exits
+    (a gloo group left to the interpreter's teardown can abort the process).
     """
     if world.distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+        atexit.register(_destroy)
+
+
+def _destroy() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def wrap_model(world: World, model: nn.Module, device: torch.device, sync_bn: bool) -> nn.Module:
