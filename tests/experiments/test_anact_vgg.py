@@ -170,3 +170,23 @@ def test_tiny_real_run(tmp_path):
     assert "| NReLU | yes | xavier |" in text and "| ReLU-GPN | no | orthogonal |" in text
     # no pair of a claim; two arms are too few for the correlation over arms
     assert [(v.claim, v.status) for v in result.report.verdicts] == [(CLAIM_SCORE, "inconclusive")]
+
+
+def test_a_scale_with_its_own_variants_is_analysed_with_them(tmp_path):
+    """The tables read a scale's own variants (``variants_of``), not the preset's, whose names differ."""
+    name = "test-vgg-own-variants"
+    if name not in list_presets():
+        base = get_preset("anact-vgg")
+        own = {"n_relu": base.variants["nrelu"], "b_relu": base.variants["relu"]}
+        scale = Scale("s", seeds=4, minutes=1, config={"train.epochs": 3}, variants=own)
+        register_preset(dataclasses.replace(base, name=name, scales={"s": scale}))
+    db = ResultsStore(tmp_path / "r.sqlite")
+    for cfg in get_preset(name).sweep("s").configs():
+        acc, score = RUNS[cfg.variant[2:] if cfg.variant == "b_relu" else "nrelu"][cfg.train.seed]
+        run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
+                              config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
+        for epoch, a in enumerate(acc, 1):
+            db.log_epoch(run_id, epoch, {"test_acc": a, "score": score, "time": 2.0})
+        db.finish_run(run_id, "finished")
+    text = render_markdown(build_report(name, "s", db.path))
+    assert "| n_relu | yes | xavier | adamw 0.001 |" in text and "| b_relu | yes | he | adamw 0.001 |" in text
