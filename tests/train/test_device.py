@@ -103,3 +103,15 @@ def test_compiled_model_trains_and_checkpoints_the_plain_module(tmp_path, monkey
     assert state.keys() == plain.model.state_dict().keys()  # no "_orig_mod." prefixes
     for key, value in plain.model.state_dict().items():
         torch.testing.assert_close(state[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_loader_workers_do_not_change_the_run():
+    from .test_loop import ListDataset, _assert_same_run
+
+    def splits():
+        s = make_splits()
+        s.train, s.test = ListDataset(s.train), ListDataset(s.test)
+        return s
+
+    plain = train(tiny_config(None, "train.epochs=2"), data=splits())
+    _assert_same_run(plain, train(tiny_config(None, "train.epochs=2", "data.workers=2"), data=splits()))

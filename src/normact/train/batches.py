@@ -93,7 +93,9 @@ class Batches:
                 generator=generator,
                 num_workers=workers,
                 pin_memory=self.device.type == "cuda",
-                persistent_workers=workers > 0,
+                # a new iterator each epoch draws the workers' seed from ``generator`` as the single-process
+                # loader does, so the run's random streams do not depend on ``workers``
+                persistent_workers=False,
             )
         if len(self) == 0:
             raise ValueError(f"{self.size} samples give no batch of size {batch_size} with drop_last")
