@@ -1,7 +1,9 @@
 import json
+import sys
 
 import pytest
 
+import normact
 from normact.cli import main
 from normact.theory import get_activation, quantities, solve
 
@@ -86,3 +88,32 @@ def test_kernels_names_each_layers_path(capsys):
     assert main(["kernels"]) == 0
     text = capsys.readouterr().out
     assert "NSwish" in text and "fused CPU kernels:" in text
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"normact {normact.__version__}"
+
+
+def test_theory_of_a_solved_selu_and_an_explained_layer_name(capsys):
+    code, out = run(capsys, "theory", "sselu", "--param", "eps=0.06", "--json")
+    assert code == 0
+    assert json.loads(out.out)["phi"] == pytest.approx(1.06, abs=1e-8)  # phi(1) = 1 + eps, the solve's target
+    code, out = run(capsys, "theory", "nswish")
+    assert code == 2 and "swish normalized by its batch statistics" in out.err
+
+
+def test_theory_of_a_users_function_and_its_plot(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_acts.py").write_text("import torch\n\ndef soft(x):\n    return x * torch.sigmoid(x)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the CLI adds the current folder to it
+    code, out = run(capsys, "theory", "my_acts:soft", "--json", "--plot", str(tmp_path / "fig"))
+    assert code == 0
+    report = json.loads(out.out.splitlines()[-1])
+    assert report["rho_prime"] == pytest.approx(quantities("silu").rho_prime, rel=1e-9)
+    assert (tmp_path / "fig" / "my_acts_soft.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out = run(capsys, "theory", "my_acts:nothing")
+    assert code == 2 and "module 'my_acts' has no attribute 'nothing'; it defines ['soft']" in out.err
+    code, out = run(capsys, "theory", "no_such_module:f")
+    assert code == 2 and "cannot import module 'no_such_module'" in out.err

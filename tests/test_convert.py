@@ -68,3 +68,24 @@ def test_stateful_source_gives_its_dtype_and_mode():
 def test_bad_source():
     with pytest.raises(TypeError, match="source must be"):
         convert_activations(nn.Sequential(), nn.ReLU(), "relu")
+
+
+class Functional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.nn.functional.relu(self.fc(x)) + torch.tanh(x)
+
+
+def test_count_is_logged_and_nothing_replaced_warns_with_the_functional_calls(caplog):
+    with caplog.at_level("INFO", logger="normact"):
+        convert_activations(nested(), "relu", "nrelu")
+    assert "replaced 5 module(s) by nrelu" in caplog.text  # the five ReLU modules of nested()
+    calls = r"Functional\.forward calls nn\.functional\.relu, torch\.tanh: functional calls"
+    with pytest.warns(UserWarning, match=calls):
+        model = convert_activations(Functional(), "relu", "nrelu")
+    assert isinstance(model, Functional) and count(model, NReLU) == 0
+    with pytest.warns(UserWarning, match="replaced nothing: no module of the model matches 'relu'$"):
+        convert_activations(nn.Sequential(nn.Linear(2, 2)), "relu", "nrelu")

@@ -77,6 +77,10 @@ def test_selu_family_defaults_without_eps():
 
 def test_top_level_exports_and_a_torch_free_theory():
     assert normact.create_act is registry.create_act and callable(normact.convert_activations)
+    assert normact.NReLU is NReLU and normact.SSELU is normact.nn.SSELU and normact.gain is normact.init.gain
+    for name in normact.__all__:
+        assert getattr(normact, name) is not None and name in dir(normact)
+    assert set(normact.nn.__all__) - {"ORDERS", "nwdbn_param_groups"} <= set(normact.__all__)
     code = "import sys, normact.theory; assert 'torch' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": str(_ROOT / "src")}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)

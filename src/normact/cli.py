@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -11,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from normact import theory
+from normact import __version__, theory
+from normact.imports import is_object_spec, load_object
 from normact.theory import figures, solver, table5
 
 DEFAULT_STORE = "results/normact.sqlite"  # also normact.train.store.DEFAULT_STORE (not imported: torch)
@@ -41,15 +44,27 @@ def _params(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
+def _activation(name: str, params: dict[str, float]) -> theory.Activation:
+    """A registered activation, or the function (or module class, built without arguments) at module:name."""
+    if not is_object_spec(name):
+        return theory.get_activation(name, **params)
+    obj = load_object(name, "activation")
+    if inspect.isclass(obj):
+        obj = obj(**params)
+    elif params:
+        raise ValueError(f"--param applies to a registered activation or a module class, not to {name!r}")
+    return dataclasses.replace(theory.get_activation(obj), name=name)
+
+
 def _cmd_theory(args: argparse.Namespace) -> int:
-    if args.plot:
-        for path in figures.write_figures(args.plot):
-            print(path)
-        if args.activation is None:
-            return 0
-    if args.activation is None:
+    if args.activation is None and not args.plot:
         raise SystemExit("normact theory: name an activation (e.g. relu) or pass --plot DIR")
-    act = theory.get_activation(args.activation, **_params(args.param))
+    act = None if args.activation is None else _activation(args.activation, _params(args.param))
+    if args.plot:
+        for path in figures.write_figures(args.plot, act):
+            print(path)
+        if act is None:
+            return 0
     report = theory.quantities(act, args.mean, args.std).as_dict()
     report["gpn_gain"] = theory.gpn_gain(act, args.std, args.mean)
     check = theory.self_normalization_check(act)
@@ -269,15 +284,26 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="normact", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"normact {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("theory", help="exact Gaussian quantities of an activation; --plot writes figures")
-    p.add_argument("activation", nargs="?", help=f"one of {', '.join(theory.list_activations())}")
+    p.add_argument(
+        "activation",
+        nargs="?",
+        help=f"one of {', '.join(theory.list_activations())}, or module:function (numpy or torch, or an "
+        "nn.Module class)",
+    )
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="activation parameter")
     p.add_argument("--mean", type=float, default=0.0, help="mean of the Gaussian input (default 0)")
     p.add_argument("--std", type=float, default=1.0, help="std of the Gaussian input (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--plot", metavar="DIR", help="write the R-score and phi(q) figures as PNG into DIR")
+    p.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="write the R-score and phi(q) figures as PNG into DIR, with the activation named (and a figure "
+        "of it, f and f')",
+    )
     p.set_defaults(run=_cmd_theory)
 
     p = sub.add_parser(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import inspect
+import logging
+import re
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -12,6 +15,14 @@ from torch import nn
 from normact.registry import ActLayer, create_act, get_act_layer
 
 __all__ = ["convert_activations"]
+
+log = logging.getLogger("normact")
+
+# activation calls in a forward's source that no module conversion can reach: F.relu(...), torch.tanh(...)
+_FUNCTIONAL_CALL = re.compile(
+    r"\b(?:F|functional|torch|nn\.functional)\.(relu6?|leaky_relu|elu|selu|celu|gelu|silu|mish|tanh|sigmoid"
+    r"|softplus|softsign|hardswish|hardtanh|hardsigmoid|prelu|rrelu)_?\(|\.(relu|tanh|sigmoid)_?\(\)"
+)
 
 Source = str | type[nn.Module] | tuple[type[nn.Module], ...] | Callable[[nn.Module], bool]
 
@@ -61,7 +72,10 @@ def convert_activations(
     and its training mode. Replacements are set on the existing parent modules, so every other
     module keeps its class, parameters and buffers; a module shared under several names gets one
     shared replacement. With ``inplace=False`` a deep copy is converted and ``model`` is untouched.
-    Returns the converted model (the replacement itself when ``model`` matches).
+    Returns the converted model (the replacement itself when ``model`` matches). The number of
+    modules replaced is logged (logger ``normact``, INFO); when it is zero a ``UserWarning`` says so
+    and names the activation functions the model's ``forward`` methods call (``F.relu(x)``), the
+    usual cause, since a function call is not a module that can be replaced.
     """
     match = _matcher(source)
     if not inplace:
@@ -78,9 +92,39 @@ def convert_activations(
         return done[id(old)]
 
     if match(model):
-        return replace(model)
-    for path, child in list(model.named_modules(remove_duplicate=False)):
-        if path and (id(child) in done or match(child)):
-            parent, _, name = path.rpartition(".")
-            setattr(model.get_submodule(parent), name, replace(child))
-    return model
+        new = replace(model)
+    else:
+        for path, child in list(model.named_modules(remove_duplicate=False)):
+            if path and (id(child) in done or match(child)):
+                parent, _, name = path.rpartition(".")
+                setattr(model.get_submodule(parent), name, replace(child))
+        new = model
+    if done:
+        log.info("convert_activations: replaced %d module(s) by %s", len(done), target)
+    else:
+        warnings.warn(_nothing_replaced(model, source), stacklevel=2)
+    return new
+
+
+def _nothing_replaced(model: nn.Module, source: Source) -> str:
+    """The warning for a conversion that matched nothing, naming functional calls found in forwards."""
+    calls: dict[str, set[str]] = {}
+    for module in model.modules():
+        kind = type(module)
+        if kind.__module__.startswith("torch.") or kind.__name__ in calls:
+            continue
+        try:
+            code = inspect.getsource(kind.forward)
+        except (OSError, TypeError):
+            continue
+        found = {m.group(0).rstrip("(") for m in _FUNCTIONAL_CALL.finditer(code)}
+        if found:
+            calls[kind.__name__] = found
+    text = f"convert_activations replaced nothing: no module of the model matches {source!r}"
+    if calls:
+        where = "; ".join(f"{name}.forward calls {', '.join(sorted(c))}" for name, c in calls.items())
+        return (
+            f"{text}. {where}: functional calls are not modules and cannot be replaced; create the "
+            "activation as a module in __init__ (e.g. self.act = nn.ReLU()) and call it in forward"
+        )
+    return text

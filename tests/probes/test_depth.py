@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from normact import theory
 from normact.probes.depth import (
@@ -171,3 +172,16 @@ def test_subclasses_map_by_name_only_when_they_keep_the_forward() -> None:
     assert scaled.name == "ScaledSiLU"
     x = np.linspace(-3, 3, 61)
     np.testing.assert_allclose(scaled.f(x), 2 * x / (1 + np.exp(-x)), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [(torch.tanh, "tanh"), (F.gelu, "gelu"), (lambda x: x * torch.sigmoid(x), "silu"), (nn.Mish(), "mish")],
+)
+def test_the_theory_engine_takes_torch_functions_and_modules(given, name):
+    """A torch callable or module given to normact.theory has the registered activation's quantities."""
+    ours, exact = theory.quantities(given), theory.quantities(name)
+    for key in ("mean", "var", "rho_prime", "phi", "gamma"):
+        assert getattr(ours, key) == pytest.approx(getattr(exact, key), rel=1e-9, abs=1e-12)
+    with pytest.raises(ValueError, match="not an elementwise function"):
+        theory.get_activation(lambda x: x.sum())

@@ -67,16 +67,20 @@ _NAMED: dict[type[nn.Module], Callable[[Any], tuple[str | None, dict[str, float]
 }
 
 
-def theory_activation(module: nn.Module) -> theory.Activation:
-    """The theory engine's :class:`~normact.theory.Activation` for a torch activation module.
+def theory_activation(module: nn.Module | Callable[[Tensor], Tensor]) -> theory.Activation:
+    """The theory engine's :class:`~normact.theory.Activation` for a torch activation module or function.
 
     torch's ReLU, LeakyReLU, ELU, SELU, Tanh, Sigmoid, Softsign, SiLU, Mish, exact GELU and Softplus
     (beta 1), normact's DSELU, SSELU and LSELU (with the current ``lam``), and subclasses that keep
     their forward, map to the registered names with their parameters; any other elementwise
     activation (a module with ``derivative``, or another torch activation) is evaluated through torch
     in float64. A module with buffers must be in eval mode so
-    that evaluating it changes nothing.
+    that evaluating it changes nothing. A function of a tensor (``torch.tanh``, ``F.gelu``,
+    ``lambda x: x * torch.sigmoid(x)``) must be elementwise; it is evaluated in float64 and
+    differentiated by autograd.
     """
+    if not isinstance(module, nn.Module):
+        return _function_activation(module)
     kind = type(module)
     base = next((b for b in _NAMED if isinstance(module, b) and kind.forward is b.forward), None)
     if base is not None:
@@ -98,6 +102,29 @@ def theory_activation(module: nn.Module) -> theory.Activation:
         return elementwise_derivative(module, torch.from_numpy(np.asarray(x, dtype=np.float64))).numpy()
 
     return theory.custom_activation(f, df, name=kind.__name__, kinks=(0.0,))
+
+
+def _function_activation(fn: Callable[[Tensor], Tensor]) -> theory.Activation:
+    if not callable(fn):
+        raise TypeError(f"expected an activation module or a function of a tensor, got {fn!r}")
+
+    def f(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return fn(torch.from_numpy(np.asarray(x, dtype=np.float64))).numpy()
+
+    def df(x: np.ndarray) -> np.ndarray:
+        with torch.enable_grad():
+            leaf = torch.from_numpy(np.asarray(x, dtype=np.float64)).requires_grad_(True)
+            (grad,) = torch.autograd.grad(fn(leaf.clone()).sum(), leaf)
+        return grad.numpy()
+
+    probe = f(np.linspace(-2.0, 2.0, 5))
+    if probe.shape != (5,) or probe.dtype != np.float64:
+        raise ValueError(
+            f"{fn!r} is not an elementwise function: a float64 tensor of shape (5,) gave "
+            f"{probe.dtype} of shape {tuple(probe.shape)}"
+        )
+    return theory.custom_activation(f, df, name=getattr(fn, "__name__", "custom"), kinks=(0.0,))
 
 
 def _leaves(model: nn.Module | Sequence[nn.Module]) -> list[tuple[str, nn.Module]]:

@@ -12,6 +12,7 @@ forms (`closed_form.py`). Every other activation is integrated numerically (`gau
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -227,6 +228,29 @@ _REGISTRY: dict[str, Callable[..., Activation]] = {
 }
 
 
+# Layer names of normact.registry that are not one fixed elementwise function, and why.
+_NOT_ELEMENTWISE = {
+    **{
+        name: f"{name} is {base} normalized by its batch statistics (ANAct eq. 15): its shift and scale "
+        "follow the input's distribution, so it is not one fixed function of x; under a Gaussian input "
+        f"its output has mean 0 by construction. Its scale lambda: 'normact theory {base} --std S'"
+        for name, base in (("nrelu", "relu"), ("nswish", "swish"), ("nlrelu", "leaky_relu"))
+    },
+    "normalized": "normalized is a normalized activation of any base (ANAct eq. 15), not one fixed function; "
+    "name its base instead (e.g. 'normact theory swish'), whose lambda the output prints",
+    **{
+        name: f"{name} is {base} times the constant GPN gain (ANAct eqs. 25, 27), which "
+        f"'normact theory {base}' prints as gpn_gain"
+        for name, base in (("relu_gpn", "relu"), ("lrelu_gpn", "leaky_relu"), ("gpn", "its base"))
+    },
+    "crelu": "crelu concatenates relu(x) and relu(-x): two outputs per input, not an elementwise function; "
+    "each half is 'normact theory relu'",
+}
+
+# parameters that select a solved member of a SELU family instead of its coefficients
+_SOLVED = ("eps", "central")
+
+
 def list_activations() -> list[str]:
     """Names accepted by `get_activation`."""
     return sorted(_REGISTRY)
@@ -241,19 +265,32 @@ def _lookup(name: str) -> Callable[..., Activation]:
     try:
         return _REGISTRY[name]
     except KeyError:
+        if name in _NOT_ELEMENTWISE:
+            reason = _NOT_ELEMENTWISE[name]
+            raise ValueError(f"the theory engine has no activation {name!r}: {reason}") from None
         raise ValueError(f"unknown activation {name!r}; choose from {list_activations()}") from None
 
 
-def get_activation(name: str | Activation, **params: float) -> Activation:
+def get_activation(name: str | Activation | Callable[..., object], **params: float) -> Activation:
     """Build a registered activation by name with parameter overrides; an `Activation` passes through.
 
-    Example: ``get_activation("leaky_relu", slope=0.2)``.
+    For dselu, sselu and lselu, ``eps=`` (and ``central=``) instead of the coefficients gives the solved
+    member of the family (`normact.theory.solve`), as ``normact.create_act`` does for the layers.
+
+    Any other callable is wrapped: a vectorised numpy function by `custom_activation`, a torch
+    activation module or function of a tensor (``nn.GELU()``, ``torch.tanh``) by
+    ``normact.probes.theory_activation``, which evaluates it in float64 with its autograd derivative
+    (torch is imported only when such an object is given, so it is already loaded).
+
+    Example: ``get_activation("leaky_relu", slope=0.2)``, ``get_activation("sselu", eps=0.06)``.
     """
-    if isinstance(name, Activation):
+    if not isinstance(name, str):
         if params:
-            raise ValueError(f"parameters {sorted(params)} given with an Activation object; pass a name")
-        return name
+            raise ValueError(f"parameters {sorted(params)} given with an activation object; pass a name")
+        return name if isinstance(name, Activation) else _from_callable(name)
     factory = _lookup(name)
+    if "eps" in params:
+        return _solved(name, params)
     valid = activation_params(name)
     unknown = sorted(set(params) - set(valid))
     if unknown:
@@ -265,6 +302,33 @@ def get_activation(name: str | Activation, **params: float) -> Activation:
     if bad:
         raise ValueError(f"activation {name!r}: parameters must be finite numbers, got {bad}")
     return factory(**{k: float(v) for k, v in params.items()})
+
+
+def _from_callable(fn: Callable[..., object]) -> Activation:
+    if inspect.isclass(fn) or not callable(fn):
+        raise TypeError(f"expected an activation name, an Activation or a function (an instance), got {fn!r}")
+    try:
+        out = fn(np.array([-0.5, 0.5]))
+    except Exception:  # not a numpy function: a torch one raises on an ndarray
+        out = None
+    if isinstance(out, np.ndarray) and out.shape == (2,):
+        return custom_activation(fn, name=getattr(fn, "__name__", "custom"))
+    if "torch" not in sys.modules:
+        raise TypeError(f"{fn!r} is neither a vectorised numpy function nor a torch activation")
+    from normact.probes.depth import theory_activation
+
+    return theory_activation(fn)
+
+
+def _solved(name: str, params: Mapping[str, float]) -> Activation:
+    from normact.theory.solver import FAMILIES, solve
+
+    if name not in FAMILIES:
+        raise ValueError(f"eps= selects a solved member of {sorted(FAMILIES)}; {name!r} is not one of them")
+    extra = sorted(set(params) - set(_SOLVED))
+    if extra:
+        raise ValueError(f"{name} with eps= takes only {list(_SOLVED)}; also got {extra}")
+    return solve(name, float(params["eps"]), central=bool(params.get("central", False))).activation()
 
 
 def custom_activation(
