@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from normact import __version__, theory
-from normact.imports import is_object_spec, load_object
+from normact.imports import import_modules, is_object_spec, load_object
 from normact.theory import figures, solver, table5
 
 DEFAULT_STORE = "results/normact.sqlite"  # also normact.train.store.DEFAULT_STORE (not imported: torch)
@@ -135,6 +135,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from normact.train import ResultsStore, load_config, train
 
+    import_modules(args.imports)
     config = load_config(args.config, args.overrides)
     result = train(config, ResultsStore(args.store), resume=args.resume)
     return 0 if result.status == "finished" else 1
@@ -144,7 +145,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from normact.train.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep, args.overrides)
-    items = run_sweep(sweep, args.store, jobs=args.jobs, **_engine_options(args))
+    items = run_sweep(sweep, args.store, jobs=args.jobs, imports=args.imports, **_engine_options(args))
     counts: dict[str, int] = {}
     for item in items:
         counts[item.status] = counts.get(item.status, 0) + 1
@@ -199,22 +200,40 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 _RUN_COLUMNS = (
-    "id", "study", "variant", "seed", "status", "epochs_done", "diverged_epoch", "test_acc", "device",
-    "precision", "world_size", "updated_at",
+    "id", "study", "variant", "seed", "status", "config", "epochs_done", "diverged_epoch", "test_acc",
+    "device", "precision", "world_size", "updated_at",
 )  # fmt: skip
 _RUN_JSON_ONLY = ("device_name", "torch_version")  # in --json, too long for the table
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    from normact.train.export import export_runs
     from normact.train.store import ResultsStore
 
     if not Path(args.store).is_file():
         raise FileNotFoundError(f"results store {args.store!r} does not exist")
     store = ResultsStore(args.store)
-    records = store.runs(study=args.study, variant=args.variant, status=args.status)
+    if args.rm:
+        deleted = store.delete_runs(args.rm)
+        print(f"deleted run(s) {', '.join(map(str, deleted))} from {args.store}")
+        return 0
+    records = store.runs(study=args.study, variant=args.variant, status=args.prune or args.status)
+    if args.prune:
+        deleted = store.delete_runs([r.id for r in records]) if records else []
+        print(f"deleted {len(deleted)} {args.prune} run(s) from {args.store}")
+        return 0
+    if args.export:
+        path = export_runs(store, records, args.export, args.format)
+        print(f"{len(records)} run(s) written to {path}")
+        return 0
     finals = store.final_metrics([r.id for r in records], ["test_acc", "test_loss"])
     columns = (*_RUN_COLUMNS, *_RUN_JSON_ONLY)
-    rows = [{c: getattr(r, c, None) for c in columns} | finals.get(r.id, {}) for r in records]
+    rows = [
+        {c: getattr(r, c, None) for c in columns}
+        | {"config": r.config_hash[:12], "config_hash": r.config_hash}
+        | finals.get(r.id, {})
+        for r in records
+    ]
     if args.json:
         print(json.dumps(_finite(rows)))
         return 0
@@ -282,6 +301,18 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
     return options
 
 
+def _import_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first, e.g. one that registers models (normact.models.register_model); "
+        "repeatable; the current folder is searched",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="normact", description=__doc__)
     parser.add_argument("--version", action="version", version=f"normact {__version__}")
@@ -321,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.01")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
+    _import_option(p)
     p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("sweep", help="run a (variant, seed) grid, skipping runs already done")
@@ -329,14 +361,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default: %(default)s)")
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
     _add_engine_args(p)
+    _import_option(p)
     p.set_defaults(run=_cmd_sweep)
 
-    p = sub.add_parser("runs", help="list the runs in a results store")
+    p = sub.add_parser(
+        "runs", help="list, export or delete the runs in a results store (interrupted: the process died)"
+    )
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
     p.add_argument("--study", help="only this study")
     p.add_argument("--variant", help="only this variant")
-    p.add_argument("--status", choices=("running", "finished", "diverged", "failed"), help="only this status")
-    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.add_argument(
+        "--status",
+        choices=("running", "interrupted", "finished", "diverged", "failed"),
+        help="only this status",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list (with the full config hash)")
+    p.add_argument("--export", metavar="FILE", help="write the runs and their per-epoch metrics to a file")
+    p.add_argument("--format", choices=("csv", "parquet"), help="of --export (default: from its suffix)")
+    p.add_argument("--rm", type=int, nargs="+", metavar="ID", help="delete these runs and their metrics")
+    p.add_argument(
+        "--prune", choices=("failed", "interrupted"), help="delete every run with this status (and filters)"
+    )
     p.set_defaults(run=_cmd_runs)
 
     p = sub.add_parser(

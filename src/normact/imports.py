@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-__all__ = ["import_modules", "is_object_spec", "load_object"]
+__all__ = ["call_object", "import_modules", "is_object_spec", "load_object"]
 
 
 def is_object_spec(name: object) -> bool:
@@ -37,6 +39,31 @@ def load_object(spec: str, what: str) -> object:
             raise ValueError(f"{what}: module {module_name!r} has no attribute {attr!r}; it defines {public}")
         obj = getattr(obj, part)
     return obj
+
+
+def call_object(
+    spec: str, what: str, kwargs: Mapping[str, Any], offered: Mapping[str, Any] | None = None
+) -> object:
+    """Call the function at ``spec`` with ``kwargs``, plus those of ``offered`` that it accepts.
+
+    A signature that cannot take ``kwargs`` is a ValueError naming ``what``, the signature and the
+    arguments, before the function runs.
+    """
+    fn = load_object(spec, what)
+    if not callable(fn):
+        raise ValueError(f"{what}: {spec} is a {type(fn).__name__}, not a function or class")
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return fn(**kwargs, **(offered or {}))
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    call = {k: v for k, v in (offered or {}).items() if open_ended or k in sig.parameters}
+    call.update(kwargs)
+    try:
+        sig.bind(**call)
+    except TypeError as err:
+        raise ValueError(f"{what}: {spec}{sig} cannot be called with {sorted(call)}: {err}") from None
+    return fn(**call)
 
 
 def _import(name: str, what: str) -> object:

@@ -7,7 +7,7 @@ import yaml
 
 from normact import cli
 from normact.cli import main
-from normact.train import config_to_dict
+from normact.train import ResultsStore, config_to_dict
 from normact.train.store import DEFAULT_STORE
 
 from .tinyrun import tiny_config
@@ -32,10 +32,12 @@ def test_train_resume_and_runs(files, capsys):
     capsys.readouterr()
     assert main(["runs", "--store", files.store]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["id", "study", "variant", "seed", "status", "epochs_done", "diverged_epoch",
-                                "test_acc", "device", "precision", "world_size", "updated_at"]  # fmt: skip
-    assert lines[1].split()[:7] == ["1", "tiny", "default", "0", "finished", "2", "-"] and len(lines) == 2
-    assert lines[1].split()[8:11] == ["cpu", "fp32", "1"]
+    assert lines[0].split() == ["id", "study", "variant", "seed", "status", "config", "epochs_done",
+                                "diverged_epoch", "test_acc", "device", "precision", "world_size",
+                                "updated_at"]  # fmt: skip
+    config_hash = ResultsStore(files.store).get_run(1).config_hash
+    assert lines[1].split()[:8] == ["1", "tiny", "default", "0", "finished", config_hash[:12], "2", "-"]
+    assert lines[1].split()[9:12] == ["cpu", "fp32", "1"] and len(lines) == 2
     assert main(["runs", "--store", files.store, "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["status"] == "finished" and 0 <= row["test_acc"] <= 1 and row["test_loss"] > 0

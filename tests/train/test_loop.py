@@ -297,7 +297,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     assert proc.wait(timeout=30) == -signal.SIGKILL
     killed_at = load_checkpoint(ckpt)["epoch"]
     assert 1 <= killed_at < 8
-    assert store.runs()[0].status == "running"  # nobody got to record anything else
+    assert store.runs()[0].status == "interrupted"  # still "running" in the table: nobody wrote since
     resumed = train(cfg, store, data=make_splits(), resume=True)
     full = train(tiny_config(tmp_path / "full", "train.epochs=8"), data=make_splits())
     _assert_same_run(full, resumed)

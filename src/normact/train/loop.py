@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from normact.functional.normalized import NonFiniteStatistics
+from normact.imports import call_object, is_object_spec
 from normact.train.batches import Batches, Transform
 from normact.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from normact.train.classification import ClassificationTask, Step
@@ -132,27 +133,49 @@ class _Diverged(Exception):
 
 
 def load_data(cfg: DataConfig) -> Splits:
-    """Load the dataset named in ``cfg`` through ``normact.data.load_dataset``."""
+    """Load the dataset named in ``cfg`` through ``normact.data.load_dataset``, or a user's function.
+
+    ``data.name: my_pkg.data:load`` calls ``load(**data.options)`` (with ``root=data.root`` when it
+    takes ``root`` or ``data.root`` is set), which returns splits with ``train``, ``test``,
+    ``num_classes`` and ``input_shape``.
+    """
+    if is_object_spec(cfg.name):
+        root = {"root": cfg.root}
+        required, offered = (root, {}) if cfg.root is not None else ({}, root)
+        data = call_object(cfg.name, "data.name", {**cfg.options, **required}, offered)
+        missing = [a for a in ("train", "test", "num_classes", "input_shape") if not hasattr(data, a)]
+        if missing:
+            raise ValueError(
+                f"data.name: {cfg.name}() returned {type(data).__name__}, not splits with train, test, "
+                f"num_classes and input_shape (missing {missing}; see normact.data.DataSplits)"
+            )
+        return data
     from normact.data import load_dataset
 
     return load_dataset(cfg.name, root=cfg.root, **cfg.options)
 
 
 def build_model(cfg: ModelConfig, num_classes: int, input_shape: Sequence[int], **extra: Any) -> nn.Module:
-    """The registered model named in ``cfg``, sized for the dataset; ``cfg.kwargs`` win over ``extra``."""
+    """The model named in ``cfg``, sized for the dataset; ``cfg.kwargs`` win over ``extra``.
+
+    A registered name gets every argument; a user's ``module:function`` gets ``model.act``,
+    ``model.init`` (when set) and ``model.kwargs``, plus ``num_classes``, ``input_shape`` and the
+    task's extras where its signature takes them.
+    """
     from normact.models import create_model
 
-    kwargs: dict[str, Any] = {
-        "num_classes": num_classes,
-        "input_shape": tuple(input_shape),
-        **extra,
-        **cfg.kwargs,
-    }
+    sizes: dict[str, Any] = {"num_classes": num_classes, "input_shape": tuple(input_shape), **extra}
+    kwargs: dict[str, Any] = dict(cfg.kwargs)
     if cfg.act is not None:
         kwargs["act"] = cfg.act
     if cfg.init is not None:
         kwargs["init"] = cfg.init
-    return create_model(cfg.name, **kwargs)
+    if not is_object_spec(cfg.name):
+        return create_model(cfg.name, **{**sizes, **kwargs})
+    model = call_object(cfg.name, "model.name", kwargs, offered=sizes)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model.name: {cfg.name}() returned {type(model).__name__}, not an nn.Module")
+    return model
 
 
 def checkpoint_path(config: Config) -> Path | None:
@@ -173,6 +196,7 @@ def train(
     store: ResultsStore | None = None,
     callbacks: Sequence[Callback] = (),
     *,
+    model: nn.Module | None = None,
     data: Splits | None = None,
     resume: bool = False,
 ) -> RunResult:
@@ -183,6 +207,9 @@ def train(
         store: results store receiving the run's status and per-epoch metrics.
         callbacks: per-epoch measurements (see ``Callback``); those named in ``train.probes`` are
             added after them, and also measure the initial model, stored as epoch 0.
+        model: the model to train (moved to ``train.device``), in place of building ``config.model``;
+            the config is still what names, hashes and stores the run, so give such runs their own
+            ``study``/``variant``.
         data: the dataset; None loads ``config.data`` through ``normact.data.load_dataset``.
         resume: continue from the run's checkpoint when there is one (a fresh start otherwise).
 
@@ -234,10 +261,12 @@ def train(
         )
         for entry in state["history"] if state else ():
             store.log_epoch(run_id, entry["epoch"], {k: v for k, v in entry.items() if k != "epoch"})
+    alive = store.keep_alive(run_id) if store is not None else nullcontext()
     try:
         join(world, device)
-        with _runtime(config):
-            run = _Run(config, device, world, run_hash, store, run_id, callbacks, probes, data, ckpt_path)
+        with _runtime(config), alive:
+            args = (config, device, world, run_hash, store, run_id, callbacks, probes, data, ckpt_path)
+            run = _Run(*args, model)
             result = run.fit(state)
             result.runtime = runtime_info(config, device, world.size)
     except BaseException:
@@ -313,6 +342,7 @@ class _Run:
         probes: Sequence[Callback],
         data: Splits | None,
         ckpt_path: Path | None,
+        model: nn.Module | None = None,
     ) -> None:
         self.config, self.run_hash, self.callbacks, self.probes = config, run_hash, callbacks, probes
         self.store, self.run_id = store, run_id
@@ -344,9 +374,9 @@ class _Run:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global state user code draws from)
         random.seed(seed)
-        self.model = build_model(
-            config.model, data.num_classes, data.input_shape, **self.task.model_kwargs
-        ).to(device)
+        if model is None:
+            model = build_model(config.model, data.num_classes, data.input_shape, **self.task.model_kwargs)
+        self.model = model.to(device)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         # what training calls (DDP over the ranks, compiled); parameters, buffers and checkpoints are

@@ -17,6 +17,11 @@ A store written by an older normact is upgraded in place when it is opened: ``_S
 version-1 tables and ``_MIGRATIONS[k]`` takes version ``k + 1`` to ``k + 2``, in one transaction. A change
 of schema appends a step to ``_MIGRATIONS``; earlier steps never change.
 
+A run's process writes ``heartbeat_at`` every ``heartbeat`` seconds while it runs (``keep_alive``). A
+``running`` row is read back as ``interrupted`` when its process is gone: its pid no longer exists on
+this host, or (from any host) its last heartbeat is older than ``STALE_BEATS`` heartbeats. The stored
+status stays ``running`` until the run is started again or deleted.
+
 Timestamps are UTC ISO-8601 strings. A NaN metric is stored as NULL (SQLite has no NaN) and read back as
 NaN; infinities are stored as they are.
 """
@@ -24,14 +29,16 @@ NaN; infinities are stored as they are.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,10 @@ DONE_STATUSES = ("finished", "diverged")  # outcomes a sweep does not repeat
 # what a run computed on, set by start_run: device ("cuda:0"), its model name, train.precision, the
 # number of processes and torch.__version__
 RUNTIME_COLUMNS = ("device", "device_name", "precision", "world_size", "torch_version")
+# read-only: a running row whose process is gone (see the module docstring)
+READ_STATUSES = (*STATUSES, "interrupted")
+HEARTBEAT_SECONDS = 10.0
+STALE_BEATS = 6  # heartbeats missed before a run on another host counts as interrupted
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -136,16 +147,22 @@ class ResultsStore:
     Args:
         path: the SQLite file.
         timeout: seconds a write waits for another process's transaction before failing.
+        heartbeat: seconds between a running run's heartbeats (``keep_alive``); a run on another
+            host is read as ``interrupted`` after ``STALE_BEATS`` of them without one.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_STORE, timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path = DEFAULT_STORE, timeout: float = 60.0, heartbeat: float = HEARTBEAT_SECONDS
+    ) -> None:
         self.path = Path(path)
         self.timeout = timeout
+        self.heartbeat = heartbeat
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "timeout": self.timeout, "_conn": None, "_pid": None}
+        return {"path": self.path, "timeout": self.timeout, "heartbeat": self.heartbeat, "_conn": None,
+                "_pid": None}  # fmt: skip
 
     def __enter__(self) -> ResultsStore:
         return self
@@ -326,6 +343,62 @@ class ResultsStore:
             self.finish_run(run_id, status, diverged_epoch=diverged_epoch, error=error)
         return run_id
 
+    @contextmanager
+    def keep_alive(self, run_id: int) -> Iterator[None]:
+        """Write the run's heartbeat now and every ``heartbeat`` seconds (from a thread) until the block ends.
+
+        A heartbeat that cannot be written (the file locked for longer than ``timeout``) is logged and
+        skipped; the run goes on.
+        """
+        stop = threading.Event()
+        beats = ResultsStore(self.path, self.timeout)  # a connection of the thread's own
+
+        def beat() -> None:
+            try:
+                while True:
+                    try:
+                        with beats._write() as c:
+                            c.execute(
+                                "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+                                (_now(), run_id),
+                            )
+                    except sqlite3.Error as err:
+                        logging.getLogger("normact.train").warning(
+                            "run %d: heartbeat not written: %s", run_id, err
+                        )
+                    if stop.wait(self.heartbeat):
+                        return
+            finally:
+                beats.close()
+
+        thread = threading.Thread(target=beat, name=f"normact-heartbeat-{run_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def delete_runs(self, run_ids: Iterable[int]) -> list[int]:
+        """Delete these runs and their metrics; returns the ids deleted. A live running run is refused.
+
+        Checkpoint files are left where they are (``normact.train.checkpoint_path`` of the run's config).
+        """
+        ids = list(dict.fromkeys(run_ids))
+        records = {r.id: r for r in self.runs(ids=ids)}
+        missing = [i for i in ids if i not in records]
+        if missing:
+            raise ValueError(f"no run with id {missing} in {str(self.path)!r}")
+        live = [i for i in ids if records[i].status == "running"]
+        if live:
+            raise ValueError(
+                f"run(s) {live} are still running; stop them first (a run whose process died is listed "
+                "as interrupted and can be deleted)"
+            )
+        with self._write() as c:
+            c.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in ids])
+        return ids
+
     # -- reading --------------------------------------------------------------------------------
 
     def get_run(self, run_id: int) -> RunRecord:
@@ -349,22 +422,30 @@ class ResultsStore:
         study: str | None = None,
         variant: str | None = None,
         status: str | Iterable[str] | None = None,
+        ids: Iterable[int] | None = None,
     ) -> list[RunRecord]:
-        """Runs matching every filter given, ordered by id."""
+        """Runs matching every filter given, ordered by id; ``status`` may be ``interrupted``."""
         where, args = [], []
         for column, value in (("study", study), ("variant", variant)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if ids is not None:
+            ids = list(ids)
+            where.append(f"id IN ({', '.join('?' * len(ids))})")
+            args.extend(ids)
+        statuses = None
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
-            bad = [s for s in statuses if s not in STATUSES]
+            bad = [s for s in statuses if s not in READ_STATUSES]
             if bad:
-                raise ValueError(f"unknown run status {bad}; choose from {list(STATUSES)}")
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
-            args.extend(statuses)
+                raise ValueError(f"unknown run status {bad}; choose from {list(READ_STATUSES)}")
+            stored = {"running" if s == "interrupted" else s for s in statuses}
+            where.append(f"status IN ({', '.join('?' * len(stored))})")
+            args.extend(sorted(stored))
         sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
-        return [self._record(row) for row in self.conn.execute(sql, args)]
+        records = [self._record(row) for row in self.conn.execute(sql, args)]
+        return records if statuses is None else [r for r in records if r.status in statuses]
 
     def metrics(
         self, run_ids: int | Iterable[int] | None = None, keys: str | Iterable[str] | None = None
@@ -415,11 +496,30 @@ class ResultsStore:
             by_epoch.setdefault(row.epoch, {"epoch": row.epoch})[row.key] = row.value
         return [by_epoch[e] for e in sorted(by_epoch)]
 
-    @staticmethod
-    def _record(row: tuple) -> RunRecord:
+    def _record(self, row: tuple) -> RunRecord:
         values = list(row)
         values[5] = json.loads(values[5])
-        return RunRecord(*values)
+        record = RunRecord(*values)
+        if record.status == "running" and not self._alive(record):
+            record = replace(record, status="interrupted")
+        return record
+
+    def _alive(self, run: RunRecord) -> bool:
+        """False when the run's process is gone: no such pid on this host, or no recent heartbeat."""
+        if run.host == socket.gethostname() and run.pid is not None and not _pid_exists(run.pid):
+            return False
+        last = datetime.fromisoformat(run.heartbeat_at or run.updated_at)
+        return (datetime.now(timezone.utc) - last).total_seconds() < STALE_BEATS * self.heartbeat
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _real(value: float) -> float | None:

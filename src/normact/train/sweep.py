@@ -32,6 +32,7 @@ from typing import Any, Literal
 import torch
 import yaml
 
+from normact.imports import import_modules
 from normact.train.config import (
     Config,
     ConfigError,
@@ -141,6 +142,7 @@ def run_sweep(
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
     checkpoint_dir: str | Path | None = None,
+    imports: Sequence[str] = (),
 ) -> list[SweepItem]:
     """Run every run of ``sweep`` not yet finished or diverged in the store at ``store``.
 
@@ -157,6 +159,8 @@ def run_sweep(
             instance unless this process is connected already.
         cpus_per_run, gpus_per_run: the resources of each run's Ray task.
         checkpoint_dir: ``train.out_dir`` of every run (the checkpoints; shared storage on a cluster).
+        imports: modules to import first, in this process and in every local worker (e.g. ones that
+            register models); not sent to Ray tasks.
 
     Returns:
         One ``SweepItem`` per run, in grid order.
@@ -165,6 +169,12 @@ def run_sweep(
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if imports and engine == "ray":
+        raise ValueError(
+            "--import is not sent to Ray tasks; name your code in the config (model.name: "
+            "my_pkg.models:build), which each task imports"
+        )
+    import_modules(imports)
     configs = sweep.configs()
     if checkpoint_dir is not None:  # out_dir is not hashed: the runs keep their keys
         configs = [with_overrides(c, {"train.out_dir": str(checkpoint_dir)}) for c in configs]
@@ -208,7 +218,7 @@ def run_sweep(
         ]
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
-        init_args = (threads, logging.getLogger().getEffectiveLevel())
+        init_args = (threads, logging.getLogger().getEffectiveLevel(), tuple(imports))
         with ProcessPoolExecutor(
             jobs, mp_context=context, initializer=_init_worker, initargs=init_args
         ) as pool:
@@ -235,9 +245,10 @@ def _for_task(cfg: Config) -> Config:
     return with_overrides(cfg, changes) if changes else cfg
 
 
-def _init_worker(threads: int, log_level: int) -> None:
+def _init_worker(threads: int, log_level: int, imports: Sequence[str]) -> None:
     torch.set_num_threads(threads)
     logging.basicConfig(level=log_level, format="%(message)s")
+    import_modules(imports)
 
 
 _data_cache: dict[str, Splits] = {}
