@@ -124,6 +124,9 @@ class TrainConfig:
     # per-epoch probe callbacks by name (normact.probes.callbacks), each a name or {name: ..., **kwargs},
     # e.g. [score, weight_means]
     probes: list[str | dict[str, Any]] = field(default_factory=list)
+    # tracking tools that get the config, every epoch's metrics and the outcome (docs/training.md);
+    # tensorboard and csv write into the run's folder under out_dir
+    loggers: list[Literal["tensorboard", "csv", "mlflow"]] = field(default_factory=list, metadata=_NO_HASH)
     # classification: cross-entropy on (x, y); translation: teacher-forced cross-entropy on (src, tgt)
     # token ids with BLEU of greedy translations (docs/training.md)
     task: Literal["classification", "translation"] = field(default="classification", metadata=_HASH_IF_SET)
@@ -253,9 +256,9 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 def config_hash(config: Config) -> str:
     """SHA-256 of the config's canonical JSON, leaving out fields that do not change the results.
 
-    Those are ``data.root``, ``data.workers``, ``train.threads``, ``train.out_dir`` and
-    ``train.progress``; ``train.device`` counts as its default (``cpu``), so a run keeps its key on any
-    device; ``study``, ``variant`` and ``train.seed`` are included. Fields added later
+    Those are ``data.root``, ``data.workers``, ``train.threads``, ``train.out_dir``, ``train.progress``
+    and ``train.loggers``; ``train.device`` counts as its default (``cpu``), so a run keeps its key on
+    any device; ``study``, ``variant`` and ``train.seed`` are included. Fields added later
     (``train.task``, ``train.label_smoothing``, ``schedule.warmup_steps``, ``train.precision``,
     ``train.compile``, ``train.channels_last``, ``train.sync_bn``) count only when they differ from
     their default, so configs that leave them alone keep the hash they had before those fields existed.

@@ -20,7 +20,7 @@ import random
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,7 @@ from normact.train.distributed import (
     world_from_env,
     wrap_model,
 )
+from normact.train.loggers import RunLoggers
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients
 from normact.train.store import ResultsStore
 
@@ -248,6 +249,14 @@ def train(
             state = load_checkpoint(ckpt_path)
             if state["config_hash"] != run_hash:
                 raise ValueError(f"checkpoint {str(ckpt_path)!r} belongs to another config")
+    loggers = RunLoggers(
+        config.train.loggers if world.main else (),  # rank 0 alone reports
+        None if ckpt_path is None else ckpt_path.parent,
+        None if config.train.out_dir is None else Path(config.train.out_dir),
+        config.study,
+        f"{config.variant}/seed{config.train.seed}",
+        first_epoch=state["epoch"] + 1 if state else 1,
+    )
     run_id = None
     if store is not None:
         run_id = store.start_run(
@@ -265,14 +274,17 @@ def train(
     try:
         join(world, device)
         with _runtime(config), alive:
+            loggers.start(config_to_dict(config))
             args = (config, device, world, run_hash, store, run_id, callbacks, probes, data, ckpt_path)
-            run = _Run(*args, model)
+            run = _Run(*args, model, loggers.log_epoch)
             result = run.fit(state)
             result.runtime = runtime_info(config, device, world.size)
     except BaseException:
+        loggers.finish("failed", error=traceback.format_exc())
         if store is not None:
             store.finish_run(run_id, "failed", error=traceback.format_exc())
         raise
+    loggers.finish(result.status, result.history)
     if store is not None:
         store.finish_run(run_id, result.status, diverged_epoch=result.diverged_epoch, error=result.divergence)
     return result
@@ -343,6 +355,7 @@ class _Run:
         data: Splits | None,
         ckpt_path: Path | None,
         model: nn.Module | None = None,
+        on_epoch: Callable[[int, Mapping[str, float]], None] | None = None,
     ) -> None:
         self.config, self.run_hash, self.callbacks, self.probes = config, run_hash, callbacks, probes
         self.store, self.run_id = store, run_id
@@ -395,6 +408,7 @@ class _Run:
         if not world.main:
             self.progress = "none"
         self.history: list[dict[str, float]] = []
+        self.on_epoch = on_epoch  # the loggers' sink of each complete epoch's metrics
 
     def fit(self, state: dict[str, Any] | None) -> RunResult:
         start = 1
@@ -488,6 +502,8 @@ class _Run:
         self.history.append({"epoch": epoch, **metrics})
         if self.store is not None:
             self.store.log_epoch(self.run_id, epoch, metrics)
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, metrics)
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         """``train_loss``, ``train_acc`` and ``lr``, the learning rate of the last step (of the first group).
