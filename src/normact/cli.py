@@ -186,6 +186,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from normact import experiments
 
+    if args.study:
+        from normact.experiments.summary import write_summary
+
+        text, path = write_summary(args.store, args.study, args.out, args.metric)
+        print(text)
+        print(f"written to {path} (curves.png beside it)")
+        return 0
     if args.all:
         reports, path = experiments.report_all(args.store, args.out)
         print(path.read_text())
@@ -409,6 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="a preset's table, figures and verdicts from the results store")
     p.add_argument("preset", nargs="?", help="preset name, e.g. anact-lenet5")
     p.add_argument("--all", action="store_true", help="every preset with runs, and an overview page")
+    p.add_argument(
+        "--study",
+        help="any study in the store (e.g. your sweep's): per-variant statistics of the final metrics, "
+        "best epochs, diverged runs and median curves",
+    )
+    p.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="with --study: a metric to summarise (repeatable; default test_acc and test_loss)",
+    )
     p.add_argument("--scale", default="cpu", help="which scale's runs (default: %(default)s)")
     p.add_argument("--seeds", type=int, help="judge seeds 0 .. K-1 (default: the scale's)")
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
@@ -418,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         help="report folder (default: <store folder>/<preset>/<scale>, the runs.csv's folder with --runs; "
-        "--all: <store folder>)",
+        "--all: <store folder>; --study: <store folder>/<study>/summary)",
     )
     p.set_defaults(run=_cmd_report)
 
