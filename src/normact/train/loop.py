@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from normact.functional.normalized import NonFiniteStatistics
 from normact.imports import call_object, is_object_spec
@@ -409,6 +410,7 @@ class _Run:
             self.progress = "none"
         self.history: list[dict[str, float]] = []
         self.on_epoch = on_epoch  # the loggers' sink of each complete epoch's metrics
+        self.bar: Any = None  # the run's progress bar while fit runs (progress: bar)
 
     def fit(self, state: dict[str, Any] | None) -> RunResult:
         start = 1
@@ -417,13 +419,45 @@ class _Run:
             start = state["epoch"] + 1
         elif self.probes:  # the initial model, as epoch 0
             self._record(0, self._measure(0, {}, self.probes))
-        for epoch in range(start, self.config.train.epochs + 1):
-            tic = time.perf_counter()
-            try:
-                self._epoch(epoch, tic)
-            except _Diverged as d:
-                return self._diverged(epoch, d, time.perf_counter() - tic)
+        with self._progress_bar(start):
+            for epoch in range(start, self.config.train.epochs + 1):
+                tic = time.perf_counter()
+                try:
+                    self._epoch(epoch, tic)
+                except _Diverged as d:
+                    return self._diverged(epoch, d, time.perf_counter() - tic)
         return self._result("finished", None)
+
+    @contextmanager
+    def _progress_bar(self, start: int) -> Iterator[None]:
+        """One bar over every training step of the run (``progress: bar``), with its ETA; or log lines.
+
+        Log lines are printed to stderr when nothing else handles them (e.g. from the Python API
+        without logging configured); with a bar they are written above it.
+        """
+        steps, epochs = len(self.train_batches), self.config.train.epochs
+        if self.progress == "log" and not log.hasHandlers():
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            level = log.level
+            log.addHandler(handler)
+            log.setLevel(min(log.getEffectiveLevel(), logging.INFO))
+            try:
+                yield
+            finally:
+                log.removeHandler(handler)
+                log.setLevel(level)
+            return
+        if self.progress != "bar":
+            yield
+            return
+        self.bar = tqdm(total=epochs * steps, initial=(start - 1) * steps, desc=self._name(), unit="step",
+                        file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+        try:
+            with logging_redirect_tqdm():
+                yield
+        finally:
+            self.bar.close()
 
     def _diverged(self, epoch: int, d: _Diverged, seconds: float) -> RunResult:
         """Keep the diverging epoch's metrics so far (an incomplete epoch) and describe the divergence."""
@@ -519,10 +553,9 @@ class _Run:
         record = torch.empty(3, len(self.train_batches), dtype=torch.float64, device=self.device)
         losses, hit_counts, sizes = record  # sizes: samples, or target tokens for translation
         steps, lr, failure = 0, opt.param_groups[0]["lr"], None
-        bar = None
-        if self.progress == "bar":
-            desc = f"{self._name()} {epoch}/{self.config.train.epochs}"
-            bar = tqdm(total=len(self.train_batches), desc=desc, leave=False, file=sys.stderr)
+        bar = self.bar
+        if bar is not None:
+            bar.set_description(f"{self._name()} epoch {epoch}/{self.config.train.epochs}", refresh=False)
         try:
             for i, (x, y) in enumerate(self.train_batches):
                 opt.zero_grad(set_to_none=True)
@@ -552,9 +585,6 @@ class _Run:
                         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         except NonFiniteStatistics as err:
             failure = f"non-finite batch statistics in {_raising_layer(err, model)}"
-        finally:
-            if bar is not None:
-                bar.close()
         if self.world.distributed:  # every rank's sums: the epoch's metrics over the global batches
             record[0, :steps] *= record[2, :steps]
             reduce_sum(self.world, record[:, :steps])
