@@ -142,7 +142,7 @@ def test_fields_added_later_are_hashed_only_when_set():
     cfg = Config()
     raw = config_to_dict(cfg)
     left_out = [("data", "root"), ("data", "workers"), ("train", "threads"), ("train", "out_dir"),
-                ("train", "progress"), ("train", "task"), ("train", "label_smoothing"),
+                ("train", "progress"), ("train", "loggers"), ("train", "task"), ("train", "label_smoothing"),
                 ("schedule", "warmup_steps"), ("train", "precision"), ("train", "compile"),
                 ("train", "channels_last"), ("train", "sync_bn")]  # fmt: skip
     for section, key in left_out:
