@@ -1,5 +1,7 @@
 """The layers on a CUDA device against the float64 pure-torch path on CPU (run by ``make gpu-check``)."""
 
+import copy
+
 import pytest
 import torch
 
@@ -46,3 +48,28 @@ def test_cuda_layers_match_the_float64_reference(name, dtype):
         assert torch.isfinite(u).all()
         # parameter gradients are sums over every element: relative to their size
         torch.testing.assert_close(u.double().cpu(), v.double(), rtol=tol * 10, atol=tol * 10)
+
+
+def test_compiled_layers_run_the_triton_operators():
+    torch._dynamo.reset()
+    graphs = []
+
+    def backend(gm, inputs):
+        from torch._functorch.aot_autograd import aot_module_simplified, make_boxed_func
+
+        def compiler(g, _):
+            graphs.append(g)
+            return make_boxed_func(g.forward)
+
+        return aot_module_simplified(gm, inputs, fw_compiler=compiler, bw_compiler=compiler)
+
+    net = torch.nn.Sequential(
+        NReLU(), torch.nn.Linear(16, 16), NSwish(instance=True), LSELU.from_epsilon(0.017)
+    )
+    net = net.cuda()
+    eager = [copy.deepcopy(net), net]
+    x = torch.randn(8, 16, device="cuda")
+    compiled = torch.compile(eager[1], backend=backend, fullgraph=True)
+    torch.testing.assert_close(compiled(x), eager[0](x), rtol=1e-5, atol=1e-5)
+    nodes = {n.target for g in graphs for n in g.graph.nodes}
+    assert torch.ops.normact.forward.default in nodes and torch.ops.normact.moments.default in nodes

@@ -1,4 +1,5 @@
 import math
+import re
 
 import numpy as np
 import pytest
@@ -303,3 +304,14 @@ def test_torch_func_jacobian_is_the_diagonal_of_the_derivative(name, engine):
     jac = torch.func.jacrev(lambda t: normalized_activation(t, alpha, *stats, base, False))(x)
     scale = normalization_factor(stats[1], stats[2]) + 0.3 * torch.tanh(alpha)
     torch.testing.assert_close(jac, torch.diag(scale * base.derivative(x)))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_unsupported_dtypes_are_named(dtype):
+    from normact.nn import LSELU, NSwish
+
+    for layer, name in ((NSwish(), "normalized activation (swish)"), (LSELU.from_epsilon(0.017), "lselu")):
+        with pytest.raises(
+            TypeError, match=rf"{re.escape(name)}: input dtype {dtype} .*float32, float64, bfloat16"
+        ):
+            layer(torch.ones(2, 3, dtype=dtype))

@@ -5,7 +5,7 @@ import torch
 
 from normact.nn import DSELU, LSELU, SSELU, CReLU, LReLUGPN, NLReLU, NormPropConv2d, NReLU, NSwish
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 
 LAYERS = {
     "nrelu": lambda: NReLU(momentum=0.3),

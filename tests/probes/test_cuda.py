@@ -4,7 +4,10 @@ from torch import nn
 
 from normact import probes
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
 
 
 def test_probes_never_synchronise_during_training_steps() -> None:

@@ -40,12 +40,15 @@ import torch
 from torch import Tensor
 from torch.utils import _python_dispatch
 
+from normact.functional import _triton
+
 __all__ = ["SILU", "fused_kernels", "fused_kernels_available", "kernels", "traced", "usable"]
 
 # activation kinds of the kernels; f = lam * g(x) with parameters p0, p1
 LEAKY, SILU, ELU, LSELU = 0, 1, 2, 3
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
+_CPU_DTYPES = (torch.float32, torch.float64)
 _SOURCE = Path(__file__).with_name("_fused.cpp")
 # x86-64 microarchitecture levels for torch's CPU capabilities (what torch found this CPU supports)
 _X86_LEVEL = {"AVX512": "x86-64-v4", "AVX2": "x86-64-v3"}
@@ -289,13 +292,17 @@ def traced(*tensors: Tensor) -> bool:
     return any(type(t) not in _PLAIN for t in tensors)
 
 
-def usable(*tensors: Tensor) -> Any:
-    """The kernels for float32/float64 CPU tensors that are not being traced, else None."""
-    if not _state["enabled"] or traced(*tensors):
+def usable(x: Tensor, kind: int) -> Any:
+    """The fused kernels for ``x`` and activation ``kind``, or None for the pure-torch path.
+
+    The C++ kernels for float32/float64 CPU tensors, the Triton kernels (``_triton``) for CUDA
+    tensors; None where they are switched off, unavailable, or ``x`` is being traced.
+    """
+    if not _state["enabled"] or traced(x):
         return None
-    if not all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors):
-        return None
-    return kernels()
+    if x.device.type == "cpu" and x.dtype in _CPU_DTYPES and "cpu" not in _triton._state["device_types"]:
+        return kernels()
+    return _triton.usable(x, kind)
 
 
 def fused_kernels_available() -> bool:

@@ -1,4 +1,4 @@
-"""Row sums and row dot products in memory order: float32 within blocks, float64 across them."""
+"""Row sums and row dot products in memory order (float32 within blocks, float64 across), row views."""
 
 from __future__ import annotations
 
@@ -16,6 +16,23 @@ def memory_format(x: Tensor) -> torch.memory_format:
     if fmt is not None and not x.is_contiguous() and x.is_contiguous(memory_format=fmt):
         return fmt
     return torch.contiguous_format
+
+
+def check_dtype(x: Tensor, layer: str) -> None:
+    """A clear error for inputs the layers cannot take (integers, booleans, complex numbers)."""
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{layer}: input dtype {x.dtype} (on {x.device.type}) is not supported; the layers take "
+            "floating-point inputs: float32, float64, bfloat16 or float16"
+        )
+
+
+def unrows(t: Tensor, like: Tensor) -> Tensor:
+    """The inverse of :func:`rows`: ``(groups, -1)`` back to the shape and memory format of ``like``."""
+    if memory_format(like) is not torch.contiguous_format:
+        shape = (like.shape[0], *like.shape[2:], like.shape[1])
+        return t.reshape(shape).permute(0, like.dim() - 1, *range(1, like.dim() - 1))
+    return t.reshape(like.shape)
 
 
 def rows(t: Tensor, groups: int) -> Tensor:

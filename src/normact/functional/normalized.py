@@ -19,8 +19,9 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from normact.functional import _fused
-from normact.functional._reductions import memory_format, row_dot, row_sum, rows
+from normact.functional import _fused, _ops
+from normact.functional._kernel_api import FunctionalKernels
+from normact.functional._reductions import check_dtype, memory_format, row_dot, row_sum, rows, unrows
 from normact.functional.activations import Elementwise
 
 __all__ = [
@@ -67,15 +68,18 @@ def _buffer(x: Tensor, writer: object) -> Tensor | None:
 
 
 def _kernels(x: Tensor, base: Elementwise):
-    return _fused.usable(x) if base.kernel is not None else None
+    return _ops.usable(x, base.kernel[0]) if base.kernel is not None else None
 
 
 def _moments(x: Tensor, base: Elementwise, groups: int, kernels) -> tuple[Tensor, Tensor]:
     """``f(x)`` in a fresh buffer and the per-row sums ``(n, Σx, Σx², Σf, Σf², Σf'²)``, ``(groups, 6)``.
 
-    The fused kernels read x once and write f(x). The torch path writes ``f'`` and then ``f`` into
-    one fresh buffer where the base supports it, so it too allocates a single tensor of x's size.
+    The CPU kernels read x once and write f(x); the Triton kernels only read x (their output pass
+    recomputes f), so ``f(x)`` is None. The torch path writes ``f'`` and then ``f`` into one fresh
+    buffer where the base supports it, so it too allocates a single tensor of x's size.
     """
+    if isinstance(kernels, FunctionalKernels):
+        return None, kernels.moments(rows(x, groups), *base.kernel)
     if kernels is not None:
         y = torch.empty_like(x)
         return y, kernels.moments(rows(x, groups), rows(y, groups), *base.kernel)
@@ -92,6 +96,8 @@ def _output(
     x: Tensor, y: Tensor | None, base: Elementwise, shift: Tensor, scale: Tensor, groups: int, kernels
 ) -> Tensor:
     """``scale * (f(x) - shift)`` per row; ``y``, when given, is ``f(x)`` in a buffer of ours."""
+    if isinstance(kernels, FunctionalKernels):
+        return unrows(kernels.forward(rows(x, groups), scale, shift, *base.kernel), x)
     if kernels is not None:
         if y is None:
             y = torch.empty_like(x)
@@ -214,7 +220,7 @@ def _statistics(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
     """``(mu, rho, rho', scale, count)`` the output uses: each sample's own (``instance``), the running
     values updated by ``moments`` (training), or the running values (eval, ``moments`` None)."""
-    if kernels is not None:  # the same rules in C++, without a tensor op per scalar
+    if kernels is not None and not isinstance(kernels, FunctionalKernels):  # the rules in C++
         m = -1.0 if momentum is None else momentum  # -1: cumulative average
         b_tanh = b * math.tanh(alpha.item())
         mean, rho, rho_prime, scale, count = kernels.statistics(
@@ -311,6 +317,9 @@ def _input_grad(
 ) -> tuple[Tensor, Tensor | None]:
     """``scale * grad * f'(x)`` and, if ``centered``, the per-row ``sum(grad * (f(x) - mean))``."""
     kernels = _kernels(x, base)
+    if isinstance(kernels, FunctionalKernels):
+        gx, sums = kernels.backward(rows(grad, groups), rows(x, groups), scale, mean, *base.kernel, centered)
+        return unrows(gx, x), sums if centered else None
     if kernels is not None:
         gx = torch.empty_like(x)
         scale, mean = scale.double().reshape(groups), mean.double().reshape(groups)
@@ -368,6 +377,7 @@ def normalized_activation(
     batch statistics are those of the batch over all processes. No gradient flows through the
     statistics; ``alpha`` gets ``b (1 - tanh^2 alpha) sum(grad (f(x) - mu))`` (ANAct eq. 36).
     """
+    check_dtype(input, f"normalized activation ({base.name})")
     if instance:
         if input.dim() < 2:
             raise ValueError(f"instance-wise statistics need a batch dimension (got {input.dim()}D input)")

@@ -6,13 +6,13 @@ import os
 
 import torch
 
-from normact.functional import _fused
+from normact.functional import _fused, _triton
 from normact.functional.activations import elementwise, elementwise_names
 
 __all__ = ["cpu_kernels_status", "cuda_kernels_status", "environment", "layer_paths"]
 
 # layers named by their module, then NormalizedActivation's other bases
-_NAMED = {"NReLU": "relu", "NSwish": "silu", "NLReLU": "leaky_relu"}
+_NAMED = {"NReLU": "relu", "NSwish": "swish", "NLReLU": "leaky_relu"}
 _SELU = ("DSELU", "SSELU", "LSELU")
 
 
@@ -36,14 +36,17 @@ def cpu_kernels_status() -> tuple[bool, str]:
 
 
 def cuda_kernels_status() -> tuple[bool, str]:
-    """Whether fused kernels run on CUDA tensors here, and why."""
-    return False, "no fused CUDA kernels in this version: the pure-torch path runs on CUDA"
+    """Whether the fused Triton kernels run on CUDA tensors here, and why."""
+    if not _fused._state["enabled"]:
+        return False, "switched off (NORMACT_FUSED_KERNELS=0 or fused_kernels(False))"
+    return _triton.status()
 
 
 def layer_paths() -> list[dict[str, str]]:
     """For each layer: its path for float32/float64 CPU tensors and for CUDA tensors.
 
-    Other CPU dtypes (bfloat16, float16) always take the pure-torch path.
+    Other CPU dtypes (bfloat16, float16) always take the pure-torch path; on CUDA the Triton kernels
+    take float32, float64, bfloat16 and float16.
     """
     cpu = "fused C++ kernels" if cpu_kernels_status()[0] else "pure torch (see above)"
     cuda = "fused Triton kernels" if cuda_kernels_status()[0] else "pure torch (see above)"

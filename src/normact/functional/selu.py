@@ -16,8 +16,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from normact.functional import _fused
-from normact.functional._reductions import memory_format, row_dot, rows
+from normact.functional import _fused, _ops
+from normact.functional._kernel_api import FunctionalKernels
+from normact.functional._reductions import check_dtype, memory_format, row_dot, rows, unrows
 
 __all__ = ["dselu", "lselu", "selu_family", "sselu"]
 
@@ -40,6 +41,10 @@ def _unscaled_vjp(grad: Tensor, x: Tensor, kind: str, alpha: float, beta: float)
     return _aten.elu_backward(grad, alpha, 1.0, beta, False, x)
 
 
+def _kernels(x: Tensor, kind: str):
+    return _ops.usable(x, _fused.LSELU if kind == "lselu" else _fused.ELU)
+
+
 def _kernel(kind: str, alpha: float, beta: float) -> tuple[int, float, float, float]:
     """``(kind, p0, p1, lam)`` of the fused kernels for ``g = f / lam``."""
     if kind == "lselu":
@@ -58,12 +63,15 @@ class _SELUFamily(torch.autograd.Function):
 
     @staticmethod
     def forward(x: Tensor, lam: Tensor | float, kind: str, alpha: float, beta: float) -> Tensor:
-        kernels = _fused.usable(x)
+        kernels = _kernels(x, kind)
         if kernels is not None:
             x = x.contiguous(memory_format=memory_format(x))
+            zero = torch.zeros(1, dtype=torch.float64, device=x.device)
+            params = _kernel(kind, alpha, beta)
+            if isinstance(kernels, FunctionalKernels):
+                return unrows(kernels.forward(rows(x, 1), _lam64(lam, x), zero, *params), x)
             out = torch.empty_like(x)
-            zero = torch.zeros(1, dtype=torch.float64)
-            kernels.forward(rows(x, 1), rows(out, 1), _lam64(lam, x), zero, *_kernel(kind, alpha, beta))
+            kernels.forward(rows(x, 1), rows(out, 1), _lam64(lam, x), zero, *params)
             return out
         if isinstance(lam, Tensor):
             return _unscaled(x, kind, alpha, beta).mul_(lam.to(x.dtype))
@@ -82,19 +90,18 @@ class _SELUFamily(torch.autograd.Function):
         lam = ctx.lam if lam_t is None else lam_t.to(x.dtype)
         fmt = memory_format(x)
         x, grad = x.contiguous(memory_format=fmt), grad.contiguous(memory_format=fmt)
-        kernels = _fused.usable(x)
+        kernels = _kernels(x, ctx.kind)
         if kernels is not None:
-            gx = torch.empty_like(x)
-            zero = torch.zeros(1, dtype=torch.float64)
-            dot = kernels.backward(
-                rows(grad, 1),
-                rows(x, 1),
-                rows(gx, 1),
-                _lam64(lam, x),
-                zero,
-                *_kernel(ctx.kind, ctx.alpha, ctx.beta),
-                ctx.needs_input_grad[1],
-            )
+            zero = torch.zeros(1, dtype=torch.float64, device=x.device)
+            params, dot = _kernel(ctx.kind, ctx.alpha, ctx.beta), ctx.needs_input_grad[1]
+            if isinstance(kernels, FunctionalKernels):
+                gx, dot = kernels.backward(rows(grad, 1), rows(x, 1), _lam64(lam, x), zero, *params, dot)
+                gx = unrows(gx, x)
+            else:
+                gx = torch.empty_like(x)
+                dot = kernels.backward(
+                    rows(grad, 1), rows(x, 1), rows(gx, 1), _lam64(lam, x), zero, *params, dot
+                )
             grad_lam = dot.reshape(()).to(lam_t.dtype) if ctx.needs_input_grad[1] else None
             return gx if ctx.needs_input_grad[0] else None, grad_lam, None, None, None
         grad_lam = grad_x = None
@@ -115,7 +122,8 @@ def selu_family(input: Tensor, kind: str, lam: float | Tensor, alpha: float, bet
     """``kind`` in {"dselu", "sselu", "lselu"}; a tensor ``lam`` gets a gradient (eq. 41)."""
     if kind not in ("dselu", "sselu", "lselu"):
         raise ValueError(f"unknown SELU family member '{kind}'; choose from ['dselu', 'lselu', 'sselu']")
-    if isinstance(lam, Tensor) or kind == "lselu" or _fused.usable(input) is not None:
+    check_dtype(input, kind)
+    if isinstance(lam, Tensor) or kind == "lselu" or _kernels(input, kind) is not None:
         return _SELUFamily.apply(input, lam, kind, alpha, beta)
     return _aten.elu(input, alpha, lam, beta)
 
