@@ -21,6 +21,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 PRESET = "selfnorm-fanin"  # its CPU scale trains a small CNN on scikit-learn's digits: no download
+sys.path.insert(0, str(HERE))  # bench_layers, for its verdicts
 
 
 class Step(NamedTuple):
@@ -114,6 +115,19 @@ def run(step: Step, out: Path) -> tuple[int, float, str]:
     return status, time.perf_counter() - start, last
 
 
+def summarize(path: Path) -> None:
+    """The layer benchmark's ratios to native (forward / forward + backward) and targets, one line each."""
+    from bench_layers import met
+
+    report = json.loads(path.read_text())
+    print(f"-- {path.name}: {report['machine']}, {report['dtype']}")
+    for r in report["rows"]:
+        shape = "x".join(map(str, r["shape"]))
+        verdict = "ok" if met(r) else "MISSED"
+        ratios = f"{r['forward_ratio']:.2f} / {r['fwd_bwd_ratio']:.2f} vs {r['baseline']}"
+        print(f"   {r['layer']:19s} {shape:>13s} {ratios:24s} target {r['target']} {verdict}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -141,6 +155,8 @@ def main() -> int:
     print("\n== gpu-check summary")
     for step, status, seconds, last in results:
         print(f"{'ok' if status == 0 else f'FAILED ({status})':12s} {step.name:28s} {seconds:7.1f} s  {last}")
+    for path in sorted(out.glob("bench_layers_*.json")):
+        summarize(path)
     return 0 if all(status == 0 for _, status, _, _ in results) else 1
 
 

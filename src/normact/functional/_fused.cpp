@@ -1,8 +1,8 @@
 // Fused CPU kernels of normact's normalized activations and SELU family (see _fused.py).
 //
-// One pass over the input gives every statistic a normalized activation needs (moments), one pass its
-// output (forward, or affine on f(x) already written), one pass the input gradient together with the
-// per-row sum(grad * (f(x) - shift)) (backward). Compiled at first use by normact.functional._fused.
+// One pass that reads the input gives every statistic a normalized activation needs (moments), one
+// pass its output, recomputing f (forward: one write instead of writing f and rescaling it), one pass
+// the input gradient together with the per-row sum(grad * (f(x) - shift)) (backward). Compiled at first use by normact.functional._fused.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -118,21 +118,19 @@ void reduce_rows(const std::vector<double>& part, int64_t G, int64_t nb, int64_t
     }
 }
 
-// sums of x, x^2, f, f^2, f'^2 over n elements, writing f into y
+// sums of x, x^2, f, f^2, f'^2 over n elements
 template <typename T, int64_t K>
-void moments_block(const Act<T, K>& act, const T* x, T* y, int64_t n, double* out) {
+void moments_block(const Act<T, K>& act, const T* x, int64_t n, double* out) {
   double acc[5] = {0, 0, 0, 0, 0};
   for (int64_t j = 0; j < n; j += INNER) {
     const int64_t m = std::min(INNER, n - j);
     const T* xj = x + j;
-    T* yj = y + j;
     T a = 0, b = 0, c = 0, d = 0, e = 0;
 #pragma omp simd reduction(+ : a, b, c, d, e)
     for (int64_t i = 0; i < m; ++i) {
       T f, df;
       const T v = xj[i];
       act.eval(v, f, df);
-      yj[i] = f;
       a += v;
       b += v * v;
       c += f;
@@ -145,12 +143,12 @@ void moments_block(const Act<T, K>& act, const T* x, T* y, int64_t n, double* ou
 }
 
 template <typename T, int64_t K>
-void moments_impl(const at::Tensor& x, T* y, const Act<T, K>& act, double* out) {
+void moments_impl(const at::Tensor& x, const Act<T, K>& act, double* out) {
   const int64_t G = x.size(0), M = x.size(1), nb = (M + BLOCK - 1) / BLOCK;
   std::vector<double> part(G * nb * 5);
   const T* px = x.data_ptr<T>();
   for_blocks(G, M, [&](int64_t b, int64_t, int64_t off, int64_t n) {
-    moments_block<T, K>(act, px + off, y + off, n, &part[b * 5]);
+    moments_block<T, K>(act, px + off, n, &part[b * 5]);
   });
   std::vector<double> sums(G * 5);
   reduce_rows(part, G, nb, 5, sums.data());
@@ -219,21 +217,6 @@ void backward_impl(const at::Tensor& grad, const at::Tensor& x, at::Tensor& gx, 
   reduce_rows(part, G, nb, 1, out);
 }
 
-// yi = a * yi - c
-template <typename T>
-void affine_block(T* yi, int64_t n, T a, T c) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) yi[i] = a * yi[i] - c;
-}
-
-template <typename T>
-void affine_impl(at::Tensor& y, const double* scale, const double* shift) {
-  T* py = y.data_ptr<T>();
-  for_blocks(y.size(0), y.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
-    affine_block<T>(py + off, n, T(scale[g]), T(scale[g] * shift[g]));
-  });
-}
-
 void check(const at::Tensor& t, const char* name, int64_t G = -1, int64_t M = -1) {
   TORCH_CHECK(t.device().is_cpu() && t.dim() == 2 && t.is_contiguous(), name, ": contiguous 2-D CPU only");
   TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name, ": float32/64 only");
@@ -259,15 +242,13 @@ void dispatch(int64_t kind, double p0, double p1, double lam, const F& fn) {
 
 }  // namespace
 
-// (G, 6) float64 per-row n and sums of x, x^2, f, f^2, f'^2; writes f(x) into y.
-at::Tensor moments(const at::Tensor& x, at::Tensor y, int64_t kind, double p0, double p1, double lam) {
+// (G, 6) float64 per-row n and sums of x, x^2, f, f^2, f'^2.
+at::Tensor moments(const at::Tensor& x, int64_t kind, double p0, double p1, double lam) {
   check(x, "x");
-  check(y, "y", x.size(0), x.size(1));
-  TORCH_CHECK(y.scalar_type() == x.scalar_type(), "y dtype");
   auto out = at::empty({x.size(0), 6}, x.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moments", [&] {
     dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) {
-      moments_impl(x, y.data_ptr<scalar_t>(), act, out.data_ptr<double>());
+      moments_impl(x, act, out.data_ptr<double>());
     });
   });
   return out;
@@ -360,19 +341,11 @@ at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor gx, 
   return out;
 }
 
-// y = scale[g] * (y - shift[g]) in place.
-void affine(at::Tensor y, const at::Tensor& scale, const at::Tensor& shift) {
-  check(y, "y");
-  const double* sc = rows(scale, y.size(0), "scale");
-  const double* sh = rows(shift, y.size(0), "shift");
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "affine", [&] { affine_impl<scalar_t>(y, sc, sh); });
-}
-
 // The operator namespace is the build's name (passed as -DNORMACT_NAMESPACE=...), so that builds for
 // different environments never clash; the extra macro level expands it before TORCH_LIBRARY pastes it.
 #define NORMACT_LIBRARY(ns, m) TORCH_LIBRARY(ns, m)
 NORMACT_LIBRARY(NORMACT_NAMESPACE, m) {
-  m.def("moments(Tensor x, Tensor(a!) y, int kind, float p0, float p1, float lam) -> Tensor", &moments);
+  m.def("moments(Tensor x, int kind, float p0, float p1, float lam) -> Tensor", &moments);
   m.def("statistics(Tensor? moments, Tensor? mean, Tensor? rho, Tensor? rho_prime, Tensor? count, "
         "bool instance, float momentum, float lower, float upper, float tol, float b_tanh_alpha) -> Tensor[]",
         &statistics);
@@ -380,5 +353,4 @@ NORMACT_LIBRARY(NORMACT_NAMESPACE, m) {
         "float lam) -> ()", &forward);
   m.def("backward(Tensor grad, Tensor x, Tensor(a!) gx, Tensor scale, Tensor shift, int kind, float p0, "
         "float p1, float lam, bool dot) -> Tensor", &backward);
-  m.def("affine(Tensor(a!) y, Tensor scale, Tensor shift) -> ()", &affine);
 }

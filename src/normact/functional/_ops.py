@@ -45,10 +45,7 @@ def _per_row(t: Tensor, x: Tensor) -> Tensor:
 
 @torch.library.custom_op("normact::moments", mutates_args=())
 def _moments(x: Tensor, kind: int, p0: float, p1: float, lam: float) -> Tensor:
-    kernels = _kernels(x, kind)
-    if isinstance(kernels, FunctionalKernels):
-        return kernels.moments(x, kind, p0, p1, lam)
-    return kernels.moments(x, torch.empty_like(x), kind, p0, p1, lam)
+    return _kernels(x, kind).moments(x, kind, p0, p1, lam)
 
 
 @_moments.register_fake

@@ -71,18 +71,15 @@ def _kernels(x: Tensor, base: Elementwise):
     return _ops.usable(x, base.kernel[0]) if base.kernel is not None else None
 
 
-def _moments(x: Tensor, base: Elementwise, groups: int, kernels) -> tuple[Tensor, Tensor]:
-    """``f(x)`` in a fresh buffer and the per-row sums ``(n, Σx, Σx², Σf, Σf², Σf'²)``, ``(groups, 6)``.
+def _moments(x: Tensor, base: Elementwise, groups: int, kernels) -> tuple[Tensor | None, Tensor]:
+    """``f(x)`` (None if not computed) and the per-row sums ``(n, Σx, Σx², Σf, Σf², Σf'²)``, ``(groups, 6)``.
 
-    The CPU kernels read x once and write f(x); the Triton kernels only read x (their output pass
-    recomputes f), so ``f(x)`` is None. The torch path writes ``f'`` and then ``f`` into one fresh
-    buffer where the base supports it, so it too allocates a single tensor of x's size.
+    The fused kernels only read x (their output pass recomputes f, which costs less than writing f
+    and rescaling it). The torch path writes ``f'`` and then ``f`` into one fresh buffer where the
+    base supports it, so it allocates a single tensor of x's size.
     """
-    if isinstance(kernels, FunctionalKernels):
-        return None, kernels.moments(rows(x, groups), *base.kernel)
     if kernels is not None:
-        y = torch.empty_like(x)
-        return y, kernels.moments(rows(x, groups), rows(y, groups), *base.kernel)
+        return None, kernels.moments(rows(x, groups), *base.kernel)
     buf = _buffer(x, base.f_out)
     d = base.derivative(x, out=buf if base.df_out is not None else None)
     sum_d2 = row_dot(d, d, groups)
@@ -99,11 +96,8 @@ def _output(
     if isinstance(kernels, FunctionalKernels):
         return unrows(kernels.forward(rows(x, groups), scale, shift, *base.kernel), x)
     if kernels is not None:
-        if y is None:
-            y = torch.empty_like(x)
-            kernels.forward(rows(x, groups), rows(y, groups), scale, shift, *base.kernel)
-        else:
-            kernels.affine(rows(y, groups), scale, shift)
+        y = torch.empty_like(x)
+        kernels.forward(rows(x, groups), rows(y, groups), scale, shift, *base.kernel)
         return y
     shift, scale = _row_shape(shift, x, groups > 1).to(x.dtype), _row_shape(scale, x, groups > 1).to(x.dtype)
     if y is None:
