@@ -123,3 +123,19 @@ def test_export(cpp):
     trained = model().train()
     program = torch.export.export(trained, (x,))
     assert torch.ops.normact.moments.default in targets([program.graph_module])
+
+
+def test_compiled_layer_keeps_running_statistics_finite(cpp):
+    torch._dynamo.reset()
+    layer = NReLU()
+    graphs = []
+    compiled = torch.compile(layer, backend=recording_backend(graphs), fullgraph=True)
+    x = torch.randn(8, 16)
+    compiled(x)
+    before = [b.clone() for b in layer.buffers()]
+    x[0, 0] = float("nan")
+    with pytest.raises(RuntimeError, match="non-finite"):
+        compiled(x)
+    for b, c in zip(layer.buffers(), before, strict=True):
+        assert torch.equal(b, c)
+    assert torch.ops.normact.moments.default in targets(graphs)
