@@ -92,7 +92,7 @@ def _target() -> tuple[str, list[str]]:
     """
     capability = torch.backends.cpu.get_cpu_capability()
     if platform.machine().lower() in ("x86_64", "amd64"):
-        level = _X86_LEVEL.get(capability, "x86-64-v2" if capability != "DEFAULT" else "x86-64")
+        level = _X86_LEVEL.get(capability, "x86-64")
         return level, [f"-march={level}", "-mtune=generic"]
     return platform.machine().lower(), []  # the compiler's default target: the platform's baseline
 
@@ -222,7 +222,9 @@ def _build(force: bool = False) -> Any:
     try:
         torch.ops.load_library(str(build.library))
     except OSError as error:
-        raise KernelsUnavailable(f"{build.library} does not load ({error}); rebuild with --build") from error
+        raise KernelsUnavailable(
+            f"{build.library} does not load ({error}); delete {build.folder} to rebuild"
+        ) from error
     return getattr(torch.ops, build.name)
 
 
