@@ -2,7 +2,8 @@
 
 For each layer and shape, the forward (training mode) and the forward + backward are timed in the
 same run as the native baseline, interleaved call by call so that machine noise hits both alike;
-the script prints medians, the ratio layer / native, and the bytes autograd keeps for the backward
+the script prints medians (``--stat min``: minima, for a machine shared with other jobs, whose
+scheduling delays inflate medians), the ratio layer / native, and the bytes autograd keeps for the backward
 as a multiple of the input's size. Targets: normalized activations <= 1.3x their base, the SELU
 family <= 1.05x ``F.selu``, saved bytes <= 1x the input (a few saved scalars aside).
 
@@ -11,7 +12,7 @@ tensors of a few MiB bimodal; ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRES
 when set) change that.
 
     python benchmarks/bench_layers.py [--repeat 25] [--threads N] [--torch-path] [--device cuda]
-                                      [--dtype bfloat16] [--json out.json]
+                                      [--dtype bfloat16] [--stat min] [--json out.json]
 
 On a GPU every timed call ends with a device synchronisation; ``--torch-path`` bypasses the fused
 kernels there too, and a third shape, (512, 64, 56, 56), is the input of the self-normalization
@@ -41,6 +42,7 @@ from normact.nn import DSELU, LSELU, SSELU, NReLU, NSwish
 SHAPES = [(64, 64, 56, 56), (256, 4096)]
 # the input of the self-normalization paper's kernel latency table (its Table 3, on a V100), GPU only
 PAPER_SHAPE = (512, 64, 56, 56)
+STATS = {"median": statistics.median, "min": min}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 Fn = Callable[[Tensor], Tensor]
 
@@ -77,9 +79,13 @@ def _sync(x: Tensor) -> Callable[[], None]:
 
 
 def interleaved(
-    a: Callable[[], object], b: Callable[[], object], repeat: int, sync: Callable[[], None]
+    a: Callable[[], object],
+    b: Callable[[], object],
+    repeat: int,
+    sync: Callable[[], None],
+    stat: Callable[[list[float]], float] = statistics.median,
 ) -> tuple[float, float]:
-    """Median seconds of ``a`` and of ``b``, called alternately after three warm-up calls each."""
+    """``stat`` (the median) of the seconds of ``a`` and of ``b``, called alternately after warm-up."""
     for _ in range(3):
         a(), b()
     sync()
@@ -90,7 +96,7 @@ def interleaved(
             f()
             sync()
             ts.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return stat(times[0]), stat(times[1])
 
 
 def forward_backward(fn: Fn, x: Tensor, grad: Tensor) -> Callable[[], None]:
@@ -101,13 +107,13 @@ def forward_backward(fn: Fn, x: Tensor, grad: Tensor) -> Callable[[], None]:
     return step
 
 
-def measure(layer: nn.Module, base: Fn, x: Tensor, repeat: int) -> dict[str, float]:
+def measure(layer: nn.Module, base: Fn, x: Tensor, repeat: int, stat=statistics.median) -> dict[str, float]:
     grad, xg = torch.randn_like(x), x.clone().requires_grad_()
     sync = _sync(x)
     with torch.no_grad():
-        base_f, layer_f = interleaved(lambda: base(x), lambda: layer(x), repeat, sync)
+        base_f, layer_f = interleaved(lambda: base(x), lambda: layer(x), repeat, sync, stat)
     base_fb, layer_fb = interleaved(
-        forward_backward(base, xg, grad), forward_backward(layer, xg, grad), repeat, sync
+        forward_backward(base, xg, grad), forward_backward(layer, xg, grad), repeat, sync, stat
     )
     size = x.numel() * x.element_size()
     return {
@@ -145,6 +151,12 @@ def main() -> None:
     parser.add_argument(
         "--dtype", default="float32", choices=DTYPES, help="input dtype (default: %(default)s)"
     )
+    parser.add_argument(
+        "--stat",
+        default="median",
+        choices=STATS,
+        help="timing statistic (default: median; min on a machine shared with other jobs)",
+    )
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
     if args.threads:
@@ -156,20 +168,21 @@ def main() -> None:
         machine = torch.cuda.get_device_name(args.device)
     malloc = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_"))
     threads = f"{torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {machine}, {threads}, {args.dtype}, {path}", malloc)
+    print(f"torch {torch.__version__}, {machine}, {threads}, {args.dtype}, {path}, {args.stat}s", malloc)
     rows = []
     with fused_kernels(False) if args.torch_path else contextlib.nullcontext():
         for shape in SHAPES if args.device == "cpu" else [*SHAPES, PAPER_SHAPE]:
             x = torch.randn(shape, device=args.device, dtype=DTYPES[args.dtype])
             for name, factory, base_name, base, target in cases():
                 row = {"layer": name, "baseline": base_name, "shape": list(shape), "target": target}
-                row |= measure(factory().to(args.device, x.dtype).train(), base, x, args.repeat)
+                layer = factory().to(args.device, x.dtype).train()
+                row |= measure(layer, base, x, args.repeat, STATS[args.stat])
                 print(show(row), flush=True)
                 rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
             meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
-            meta |= {"dtype": args.dtype, "machine": machine}
+            meta |= {"dtype": args.dtype, "machine": machine, "stat": args.stat}
             json.dump(meta | {"torch_path": args.torch_path, "rows": rows}, f, indent=1)
 
 
