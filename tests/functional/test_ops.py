@@ -85,7 +85,9 @@ def recording_backend(graphs):
 
 
 def targets(graphs):
-    return {n.target for g in graphs for n in g.graph.nodes if n.op == "call_function"}
+    """The functions the graphs call, nested graphs (autocast or grad-mode regions) included."""
+    modules = [m for g in graphs for m in g.modules() if isinstance(m, torch.fx.GraphModule)]
+    return {n.target for m in modules for n in m.graph.nodes if n.op == "call_function"}
 
 
 @pytest.fixture
