@@ -5,7 +5,7 @@ import pytest
 from scipy import special
 
 from normact.theory import SELU_ALPHA, SELU_LAMBDA, get_activation, moments, phi
-from normact.theory.solver import Family, InfeasibleError, solve, solve_generic
+from normact.theory.solver import FAMILIES, Family, InfeasibleError, solve, solve_generic
 
 EPS = [0.01, 0.017, 0.03, 0.05, 0.06, 0.07]
 
@@ -130,3 +130,85 @@ def test_solution_is_cached_and_serialisable():
     assert solve("sselu", 0.017) is solve("sselu", 0.017)
     d = solve("lselu", 0.017).as_dict()
     assert set(d) >= {"lam", "alpha", "beta", "gamma", "residuals", "converged"}
+
+
+# --- the whole domain: an independent scan by quadrature ---------------------------------------------
+
+
+def _quad_below_zero(g, beta):
+    """E[g(beta x) 1{x <= 0}], x ~ N(0, 1), by quadrature: in u = beta x on [-40, 0], in x below."""
+    from scipy import integrate
+
+    def pdf(x):
+        return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+    near = integrate.quad(lambda u: g(u) * pdf(u / beta) / beta, -40.0, 0.0, limit=200)[0]
+    far = integrate.quad(lambda x: g(beta * x) * pdf(x), -np.inf, -40.0 / beta, limit=200)[0]
+    return near + far
+
+
+def _sselu_scan(eps, betas):
+    """gamma along the feasible curve of sSELU at each beta (NaN where lam >= 1 cannot be met).
+
+    With u = lam^2 and v = lam^2 alpha^2 the equalities are linear: u/2 + v A_f = 1 and
+    u/2 + v A_phi = 1 + eps; phi'(1) = (E[f'^2 x^2] - E[f'^2]) / 2 = v C / 2, the positive part adding 0.
+    """
+    out = []
+    for beta in betas:
+        a_f = _quad_below_zero(lambda u: math.expm1(u) ** 2, beta)
+        a_phi = _quad_below_zero(lambda u, b=beta: b * b * math.exp(2 * u), beta)
+        c = _quad_below_zero(lambda u, b=beta: b * b * math.exp(2 * u) * ((u / b) ** 2 - 1), beta)
+        v = eps / (a_phi - a_f)
+        u = 2 * (1 - v * a_f)
+        out.append(abs(v * c / 2 + 1) if v > 0 and u >= 1 else math.nan)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("eps", [2.0, 5.0, 10.0])
+def test_sselu_infimum_at_infinity_matches_an_independent_scan(eps):
+    sol = solve("sselu", eps)
+    gammas = _sselu_scan(eps, np.geomspace(0.05, 1e5, 80))
+    limit = abs(1 - eps / 2)
+    assert np.isfinite(gammas).any()  # the scan reaches the feasible curve
+    assert np.nanmin(gammas) >= limit - 1e-9  # nothing on the curve beats the limit ...
+    assert np.nanmin(gammas) - limit < 1e-3  # ... which the curve approaches
+    assert not sol.converged and "beta -> inf" in sol.reason
+    assert sol.gamma <= np.nanmin(gammas) + 1e-12
+    assert sol.gamma == pytest.approx(limit, abs=1e-5)
+    check = moments(sol.activation(), 0.0, 1.0)  # the returned point still meets the constraints
+    assert abs(check.df2 - (1 + eps)) < 1e-8 and abs(check.second_moment - 1) < 1e-9 and sol.lam >= 1
+
+
+@pytest.mark.parametrize("eps", [0.03, 1.0])
+def test_sselu_interior_optimum_beats_an_independent_scan(eps):
+    sol = solve("sselu", eps)
+    gammas = _sselu_scan(eps, np.geomspace(0.05, 1e5, 80))
+    assert sol.converged and sol.reason is None
+    assert sol.gamma < abs(1 - eps / 2)
+    assert sol.gamma <= np.nanmin(gammas) + 1e-9
+
+
+def test_infeasible_eps_has_no_feasible_point_in_a_scan_of_the_domain():
+    # lSELU: negative part r (cos t (e^x - 1) + sin t x), t in [0, pi/2]; lam >= 1 needs rho >= 1 + 2 eps.
+    from scipy import integrate
+
+    def below_zero(g):
+        return integrate.quad(lambda x: g(x) * math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi), -np.inf, 0)[0]
+
+    eps = 0.2
+    with pytest.raises(InfeasibleError, match="grid"):
+        solve("lselu", eps)
+    for t in np.linspace(0, np.pi / 2, 181):
+        c, s = math.cos(t), math.sin(t)
+        a_phi = below_zero(lambda x, c=c, s=s: (c * math.exp(x) + s) ** 2)
+        a_f = below_zero(lambda x, c=c, s=s: (c * math.expm1(x) + s * x) ** 2)
+        assert a_phi / a_f < 1 + 2 * eps
+    # sSELU is feasible at every eps: rho(beta) grows without bound
+    assert solve("sselu", 50.0).lam >= 1
+
+
+def test_generic_solver_reports_an_optimum_on_its_box_bound():
+    fam = FAMILIES["sselu"]
+    narrow = Family("sselu", fam.build, {**fam.bounds, "beta": (0.8, 5.0)})  # the optimum is at 0.58
+    sol = solve_generic(narrow, 0.03, starts=4)
+    assert not sol.converged and "beta" in sol.reason and "bound" in sol.reason

@@ -14,9 +14,22 @@ become, in closed form,
 
 and lam >= 1 <=> rho(t) >= 1 + 2 eps. The program is a one-dimensional minimisation over t, done on a
 dense grid (all closed forms, vectorised) and polished with Brent's method, with the lam = 1 boundary
-point as a candidate: the global optimum on the family's domain, in milliseconds. The domain is the
-families' natural one: alpha > 0, and beta > 0 for sSELU (a saturating exponential), beta >= 0 for lSELU
-(a non-negative leak; beta = 0 is dSELU).
+points as candidates. The domain is the families' natural one: alpha > 0, and beta > 0 for sSELU (a
+saturating exponential), beta >= 0 for lSELU (a non-negative leak; beta = 0 is dSELU).
+
+lSELU's t = atan(beta / alpha) lies in [0, pi/2]: the grid covers the whole domain, and the feasible eps
+(below (max rho - 1) / 2) is a grid search's result. sSELU's t = beta is unbounded, and two facts of
+its limit beta -> inf (A_f -> 1/2, A_phi ~ beta / (2 sqrt(2 pi)) -> inf) settle the rest:
+
+- every eps > 0 is feasible: rho(beta) -> inf, so rho >= 1 + 2 eps at some beta;
+- along the feasible curve lam -> sqrt 2, alpha -> 0 and gamma -> |1 - eps/2|: the positive part then
+  contributes 0 to phi'(1) and the negative part, concentrated at x = 0 on a scale 1/beta, contributes
+  -(phi(1) - 1) / 2 = -eps / 2.
+
+So the scan extends beta by decades until the objective is within 1e-6 of that limit (its error falls as
+1/beta), up to beta = 1e9 where the closed forms still resolve it. When no point on the scan beats the
+limit, the infimum lies at beta -> inf and is not attained: the solution is the scan's last point, with
+``converged = False`` and the reason.
 
 `solve_generic` solves the same program for any user-defined `Family` by SLSQP from several starts, on
 the general quadrature; it is the independent route the tests compare the structured solver with.
@@ -27,7 +40,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
@@ -53,9 +67,11 @@ class Solution:
         lam, alpha, beta: the parameters (beta is None for dSELU and for families without it).
         gamma: the objective |phi'(1) + 1| at the optimum.
         residuals: constraint residuals: phi(1) - (1 + eps), E[f^2] - 1, and E[f] (centralised only).
-        converged: the residuals are below 1e-9 and the optimiser reported success.
+        converged: the residuals are below 1e-9, the optimiser reported success and the optimum is
+            not on a bound of the search (an infimum at infinity, a box bound of a `Family`).
         lam_at_bound: the constraint lam >= 1 is active.
         params: every parameter of the activation by name.
+        reason: why ``converged`` is False (None when it is True).
     """
 
     family: str
@@ -69,6 +85,7 @@ class Solution:
     converged: bool
     lam_at_bound: bool
     params: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None
 
     def activation(self) -> Activation:
         """The solved activation, ready for `quantities` and friends."""
@@ -119,9 +136,10 @@ FAMILIES: dict[str, Family] = {
 class _Shape:
     """A family's negative part at unit amplitude, as a function of the shape parameter t."""
 
-    grid: np.ndarray
+    grid: np.ndarray  # the start of the scan over t
     coef: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]  # (r, t) -> a, b, c
     params: Callable[[float, float, float], dict[str, float]]  # (lam, r, t) -> named parameters
+    limit: Callable[[float], float] | None = None  # eps -> gamma as t -> inf, for an unbounded t
 
 
 _SHAPES = {
@@ -134,6 +152,7 @@ _SHAPES = {
         np.geomspace(1e-3, 30.0, 3001),
         lambda r, t: (r, t, np.zeros_like(t)),
         lambda lam, r, t: {"lam": lam, "alpha": r, "beta": t},
+        lambda eps: abs(1.0 - 0.5 * eps),
     ),
     "lselu": _Shape(
         np.linspace(0.0, 0.5 * np.pi, 3001),
@@ -143,79 +162,123 @@ _SHAPES = {
 }
 
 
-def _unit(shape: _Shape, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A_f(t), A_phi(t) and m(t) = E[g_t 1{x<=0}] under N(0, 1), at lam = 1 and unit amplitude."""
+class _Unit(NamedTuple):
+    """A family's negative part at lam = 1 and unit amplitude on points t, under N(0, 1)."""
+
+    t: np.ndarray
+    a_f: np.ndarray  # E[g_t^2 1{x<=0}]
+    a_phi: np.ndarray  # E[g_t'^2 1{x<=0}]
+    m: np.ndarray  # E[g_t 1{x<=0}]
+    d: np.ndarray  # its share of phi'(1); the positive part adds (E[x^2 1{x>0}] - P(x>0)) / 2 = 0
+
+
+def _unit(shape: _Shape, t: np.ndarray) -> _Unit:
     t = np.asarray(t, dtype=float)
     a, b, c = shape.coef(np.ones_like(t), t)
     m = explinear_moments(ExpLinear(lam=1.0, a=a, b=b, c=c), 0.0, 1.0)
-    return m.second - 0.5, m.df2 - 0.5, m.mean - 1.0 / math.sqrt(2.0 * math.pi)
+    return _Unit(t, m.second - 0.5, m.df2 - 0.5, m.mean - 1.0 / math.sqrt(2.0 * math.pi), m.df2_dvar)
 
 
-def _curve(shape: _Shape, t: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """lam(t), r(t) meeting phi(1) = 1 + eps and E[f^2] = 1, and the objective; NaN where infeasible."""
-    a_f, a_phi, _ = _unit(shape, t)
-    rho = a_phi / a_f
+@cache
+def _grid(family: str, decade: int) -> _Unit:
+    """``_unit`` on the family's grid (decade 0) or on its extension to 10**decade times its end.
+
+    It does not depend on eps, so every solve of a family shares it.
+    """
+    shape = _SHAPES[family]
+    if decade == 0:
+        return _unit(shape, shape.grid)
+    top = shape.grid[-1] * 10.0**decade
+    return _unit(shape, np.geomspace(top / 10.0, top, 201)[1:])
+
+
+def _along(u: _Unit, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lam(t), r(t) meeting phi(1) = 1 + eps and E[f^2] = 1, and the objective; NaN where infeasible.
+
+    phi'(1) scales with the square of the negative part's amplitude lam r: it is lam^2 r^2 d(t).
+    """
+    rho = u.a_phi / u.a_f
     with np.errstate(invalid="ignore", divide="ignore"):
         lam2 = 2.0 * (rho - 1.0 - eps) / (rho - 1.0)
-        r2 = (1.0 / lam2 - 0.5) / a_f
+        r2 = (1.0 / lam2 - 0.5) / u.a_f
         lam, r = np.sqrt(np.where(lam2 > 0, lam2, np.nan)), np.sqrt(np.where(r2 > 0, r2, np.nan))
-    return lam, r, _objective(shape, lam, r, t)
+    return lam, r, np.abs(lam * lam * r * r * u.d + 1.0)
 
 
-def _moments_at(shape: _Shape, lam: np.ndarray, r: np.ndarray, t: np.ndarray):
-    a, b, c = shape.coef(np.asarray(r, dtype=float), np.asarray(t, dtype=float))
-    return explinear_moments(ExpLinear(lam=lam, a=a, b=b, c=c), 0.0, 1.0)
+def _curve(shape: _Shape, t: np.ndarray | float, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _along(_unit(shape, np.atleast_1d(t)), eps)
 
 
-def _objective(shape: _Shape, lam: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return np.abs(_moments_at(shape, lam, r, t).df2_dvar + 1.0)
+_T_MAX = 1e9  # sSELU's beta: beyond it the closed forms lose the objective's sixth digit
+_TAIL_TOL = 1e-6  # the scan stops where the objective is this close to its limit
 
 
-def _feasible_eps(shape: _Shape, need_lam_one: bool) -> float:
-    """Supremum of eps for which the constraints can be met on the family's domain."""
-    a_f, a_phi, _ = _unit(shape, shape.grid)
-    top = float(np.nanmax(a_phi / a_f))
-    return (top - 1.0) / 2.0 if need_lam_one else top - 1.0
+def _scan(family: str, eps: float) -> tuple[_Unit, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The family's grid with lam, r and the objective on it, extended by decades for an unbounded t.
+
+    The last value says whether the scan covers the domain: t is bounded, or the objective settled
+    within 1e-6 of its limit before t passed 1e9.
+    """
+    shape = _SHAPES[family]
+    parts = [_grid(family, 0)]
+    curves = [_along(parts[0], eps)]
+    covered = True
+    if shape.limit is not None:
+        limit = shape.limit(eps)
+        while not abs(curves[-1][2][-1] - limit) < _TAIL_TOL:  # NaN (infeasible) keeps going too
+            if parts[-1].t[-1] >= _T_MAX:
+                covered = False
+                break
+            parts.append(_grid(family, len(parts)))
+            curves.append(_along(parts[-1], eps))
+    unit = _Unit(*(np.concatenate(field) for field in zip(*parts, strict=True)))
+    lam, r, obj = (np.concatenate(field) for field in zip(*curves, strict=True))
+    return unit, lam, r, obj, covered
+
+
+def _feasible_range(family: str, need_lam_one: bool) -> str:
+    """The feasible eps on the family's domain, and how it is known."""
+    if _SHAPES[family].limit is not None:
+        return "every eps > 0 is feasible (rho -> inf as beta -> inf)"
+    u = _grid(family, 0)
+    top = float(np.nanmax(u.a_phi / u.a_f))
+    top = (top - 1.0) / 2.0 if need_lam_one else top - 1.0
+    how = "exact" if len(u.t) == 1 else "the largest rho on a grid over the domain"
+    return f"feasible eps lie in (0, {top:.6g}) on this family's domain ({how})"
 
 
 def _solve_structured(family: str, eps: float, central: bool) -> Solution:
     shape = _SHAPES[family]
+    unit, lam, r, obj, covered = _scan(family, eps)
+    t = unit.t
     if family == "dselu":
         if central:
             raise InfeasibleError("dselu has no centralised form: two parameters cannot meet three equations")
-        t = shape.grid
-        lam, r, _ = _curve(shape, t, eps)
         if not np.isfinite(lam[0] * r[0]):
-            top = _feasible_eps(shape, need_lam_one=False)
             raise InfeasibleError(
                 f"dselu: phi(1) = 1 + eps and E[f^2] = 1 have no solution for eps={eps}; "
-                f"feasible eps lie in (0, {top:.6g})"
+                + _feasible_range(family, need_lam_one=False)
             )
         return _finish(family, eps, central, shape, float(lam[0]), float(r[0]), 0.0, lam_constrained=False)
 
-    t = shape.grid
-    lam, r, obj = _curve(shape, t, eps)
     feasible = np.isfinite(obj) & (lam >= 1.0)
     if central:
-        return _solve_central(family, eps, shape, t, feasible)
+        return _solve_central(family, eps, shape, unit, lam, r)
     if not feasible.any():
-        top = _feasible_eps(shape, need_lam_one=True)
+        found = "" if covered else f" up to beta = {t[-1]:g}, as far as the closed forms resolve"
         raise InfeasibleError(
-            f"{family}: no lam >= 1 meets phi(1) = 1 + eps and E[f^2] = 1 for eps={eps}; feasible eps lie in "
-            f"(0, {top:.6g}) on this family's domain"
+            f"{family}: no lam >= 1 meets phi(1) = 1 + eps and E[f^2] = 1 for eps={eps}{found}; "
+            + _feasible_range(family, need_lam_one=True)
         )
-    a_f, a_phi, _ = _unit(shape, t)
-    gap = a_phi / a_f - (1.0 + 2.0 * eps)  # >= 0 <=> lam >= 1
+    gap = unit.a_phi / unit.a_f - (1.0 + 2.0 * eps)  # >= 0 <=> lam >= 1
     candidates = []
+
+    def boundary(x: float) -> float:
+        u = _unit(shape, x)
+        return float(u.a_phi / u.a_f) - 1.0 - 2.0 * eps
+
     for k in np.flatnonzero(np.diff(np.sign(gap)) != 0):  # the lam = 1 boundary points
-        tb = optimize.brentq(
-            lambda x: _unit(shape, x)[1] / _unit(shape, x)[0] - 1.0 - 2.0 * eps,
-            t[k],
-            t[k + 1],
-            xtol=1e-15,
-            rtol=4 * np.finfo(float).eps,
-        )
-        candidates.append(tb)
+        candidates.append(optimize.brentq(boundary, t[k], t[k + 1], xtol=1e-15, rtol=4 * np.finfo(float).eps))
     best = int(np.nanargmin(np.where(feasible, obj, np.nan)))
     candidates.append(float(t[best]))
     lo, hi = max(best - 1, 0), min(best + 1, len(t) - 1)
@@ -227,36 +290,53 @@ def _solve_structured(family: str, eps: float, central: bool) -> Solution:
             options={"xatol": 1e-13},
         )
         candidates.append(float(res.x))
-    _, t_best = min((_feasible_objective(shape, c, eps), c) for c in candidates)
-    lam_b, r_b, _ = _curve(shape, np.array([t_best]), eps)
-    return _finish(family, eps, False, shape, float(lam_b[0]), float(r_b[0]), t_best, lam_constrained=True)
+    gamma, t_best = min((_feasible_objective(shape, c, eps), c) for c in candidates)
+    reason = None
+    if not covered:
+        reason = (
+            f"the objective had not settled at its limit {shape.limit(eps):.6g} by beta = {t[-1]:g}; "
+            "a lower value may lie beyond"
+        )
+    elif shape.limit is not None and (gamma >= shape.limit(eps) or best == len(t) - 1):
+        t_best = float(t[-1])
+        reason = (
+            f"the infimum gamma = |1 - eps/2| = {shape.limit(eps):.6g} lies at beta -> inf (lam -> sqrt 2, "
+            "alpha -> 0) and no finite beta attains it; this is the scan's last point"
+        )
+    lam_b, r_b, _ = _curve(shape, t_best, eps)
+    return _finish(
+        family, eps, False, shape, float(lam_b[0]), float(r_b[0]), t_best, lam_constrained=True, reason=reason
+    )
 
 
 def _feasible_objective(shape: _Shape, t: float, eps: float) -> float:
     """The objective at t, or inf where the constraints cannot be met with lam >= 1."""
-    lam, _, obj = _curve(shape, np.array([t]), eps)
+    lam, _, obj = _curve(shape, t, eps)
     ok = np.isfinite(obj[0]) and lam[0] >= 1.0 - 1e-12
     return float(obj[0]) if ok else math.inf
 
 
-def _solve_central(family: str, eps: float, shape: _Shape, t: np.ndarray, feasible: np.ndarray) -> Solution:
+def _solve_central(
+    family: str, eps: float, shape: _Shape, unit: _Unit, lam: np.ndarray, r: np.ndarray
+) -> Solution:
     """Add E[f] = 0: the amplitude is then fixed by the mean too, leaving one equation in t."""
     sqrt_2pi = math.sqrt(2.0 * math.pi)
 
-    def mismatch(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        m = _unit(shape, x)[2]
-        r = _curve(shape, x, eps)[1]
-        r_mean = -1.0 / (sqrt_2pi * m)  # E[f] / lam = 1/sqrt(2 pi) + r m(t) = 0
+    def mismatch(u: _Unit, r: np.ndarray) -> np.ndarray:
+        r_mean = -1.0 / (sqrt_2pi * u.m)  # E[f] / lam = 1/sqrt(2 pi) + r m(t) = 0
         return (r_mean - r) / r
 
-    f = mismatch(t)
+    def mismatch_at(x: float) -> float:
+        u = _unit(shape, np.atleast_1d(x))
+        return float(mismatch(u, _along(u, eps)[1])[0])
+
+    t, f = unit.t, mismatch(unit, r)
     roots = []
     for k in np.flatnonzero(np.isfinite(f[:-1]) & np.isfinite(f[1:]) & (np.sign(f[:-1]) != np.sign(f[1:]))):
-        roots.append(optimize.brentq(lambda x: float(mismatch(np.array([x]))[0]), t[k], t[k + 1], xtol=1e-15))
+        roots.append(optimize.brentq(mismatch_at, t[k], t[k + 1], xtol=1e-15))
     scored = []
     for tr in roots:
-        lam, r, obj = _curve(shape, np.array([tr]), eps)
+        lam, r, obj = _curve(shape, tr, eps)
         if np.isfinite(obj[0]) and lam[0] >= 1.0:
             scored.append((float(obj[0]), tr, float(lam[0]), float(r[0])))
     if not scored:
@@ -264,7 +344,7 @@ def _solve_central(family: str, eps: float, shape: _Shape, t: np.ndarray, feasib
             f"{family} (central): no lam >= 1 meets phi(1) = 1 + eps, E[f^2] = 1 and E[f] = 0 for eps={eps}"
         )
     _, tr, lam, r = min(scored)
-    return _finish(family, eps, True, shape, lam, r, tr, lam_constrained=True)
+    return _finish(family, eps, True, shape, lam, r, tr, lam_constrained=True)  # roots are interior
 
 
 def _finish(
@@ -276,11 +356,12 @@ def _finish(
     r: float,
     t: float,
     lam_constrained: bool,
+    reason: str | None = None,
 ) -> Solution:
     params = shape.params(lam, r, t)
     if lam_constrained and lam < 1.0:
         params["lam"] = lam = 1.0  # a boundary root within 1e-15 of 1
-    return _solution(family, eps, central, params, success=True, lam_constrained=lam_constrained)
+    return _solution(family, eps, central, params, lam_constrained, reason)
 
 
 def _solution(
@@ -288,8 +369,8 @@ def _solution(
     eps: float,
     central: bool,
     params: dict[str, float],
-    success: bool,
     lam_constrained: bool,
+    reason: str | None,
     build: Callable[..., Activation] | None = None,
     lam_name: str | None = "lam",
 ) -> Solution:
@@ -299,7 +380,8 @@ def _solution(
     if central:
         residuals["mean"] = m.mean
     lam = params.get(lam_name or "lam", math.nan)
-    converged = success and all(abs(v) < _RESIDUAL_TOL for v in residuals.values())
+    if reason is None and not all(abs(v) < _RESIDUAL_TOL for v in residuals.values()):
+        reason = f"a constraint residual is above {_RESIDUAL_TOL:g}"
     return Solution(
         family=family,
         eps=eps,
@@ -309,9 +391,10 @@ def _solution(
         beta=float(params["beta"]) if "beta" in params else None,
         gamma=abs(m.df2_dvar + 1.0),
         residuals=residuals,
-        converged=converged,
+        converged=reason is None,
         lam_at_bound=bool(lam_constrained and abs(lam - 1.0) < 1e-9),
         params=dict(params),
+        reason=reason,
     )
 
 
@@ -357,7 +440,8 @@ def solve_generic(
 
     Expectations come from `moments` (closed forms where the family is exponential-linear, quadrature
     otherwise); the objective is (phi'(1) + 1)^2, which has the same minimiser as |phi'(1) + 1| and is
-    smooth. The best start meeting the constraints to 1e-9 wins.
+    smooth. The best start meeting the constraints to 1e-9 wins; it has not converged when SLSQP did
+    not report success or a parameter sits on its box bound (other than lam = 1, the constraint).
     """
     fam = FAMILIES[family] if isinstance(family, str) else family
     eps = _check_eps(eps)
@@ -398,4 +482,14 @@ def solve_generic(
     if best is None:
         raise InfeasibleError(f"{fam.name}: no start met the constraints for eps={eps}")
     params = dict(zip(names, map(float, best[1])))
-    return _solution(fam.name, eps, central, params, best[2], fam.lam is not None, fam.build, fam.lam)
+    reason = None if best[2] else "SLSQP did not report success"
+    for name, low, high in zip(names, lows, highs):
+        value = params[name]
+        on = [
+            b
+            for b in (low, high)
+            if abs(value - b) <= 1e-9 * max(1.0, abs(b)) and (name, b) != (fam.lam, 1.0)
+        ]
+        if on and reason is None:
+            reason = f"{name} = {value:.6g} sits on its search bound {on[0]:g}; widen Family.bounds"
+    return _solution(fam.name, eps, central, params, fam.lam is not None, reason, fam.build, fam.lam)
