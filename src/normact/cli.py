@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,9 +39,9 @@ def _params(items: Sequence[str]) -> dict[str, float]:
         try:
             out[key.strip()] = float(value)
         except ValueError:
-            raise SystemExit(f"normact: --param expects key=number (e.g. slope=0.2), got {item!r}") from None
+            raise ValueError(f"--param expects key=number (e.g. slope=0.2), got {item!r}") from None
         if not sep or not key.strip():
-            raise SystemExit(f"normact: --param expects key=number (e.g. slope=0.2), got {item!r}")
+            raise ValueError(f"--param expects key=number (e.g. slope=0.2), got {item!r}")
     return out
 
 
@@ -58,7 +59,7 @@ def _activation(name: str, params: dict[str, float]) -> theory.Activation:
 
 def _cmd_theory(args: argparse.Namespace) -> int:
     if args.activation is None and not args.plot:
-        raise SystemExit("normact theory: name an activation (e.g. relu) or pass --plot DIR")
+        raise ValueError("name an activation (e.g. relu) or pass --plot DIR")
     act = None if args.activation is None else _activation(args.activation, _params(args.param))
     if args.plot:
         for path in figures.write_figures(args.plot, act):
@@ -66,7 +67,10 @@ def _cmd_theory(args: argparse.Namespace) -> int:
         if act is None:
             return 0
     report = theory.quantities(act, args.mean, args.std).as_dict()
-    report["gpn_gain"] = theory.gpn_gain(act, args.std, args.mean)
+    try:
+        report["gpn_gain"] = theory.gpn_gain(act, args.std, args.mean)
+    except ValueError:  # E[f^2] = 0: no gain restores the second moment
+        report["gpn_gain"] = None
     check = theory.self_normalization_check(act)
     report["self_normalization"] = {
         "eps": check.eps,
@@ -112,15 +116,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         print(table5.format_table5(table5.compare_table5()))
         return 0
     if args.family is None or args.eps is None:
-        raise SystemExit(
-            "normact solve: give FAMILY and --eps (e.g. normact solve sselu --eps 0.017), or --table5"
-        )
-    try:
-        sol = solver.solve(args.family, args.eps, central=args.central)
-    except solver.InfeasibleError as err:
-        raise SystemExit(f"normact solve: {err}") from None
+        raise ValueError("give FAMILY and --eps (e.g. normact solve sselu --eps 0.017), or --table5")
+    sol = solver.solve(args.family, args.eps, central=args.central)
     if args.json:
-        keys = ("lam", "alpha", "beta", "gamma", "residuals", "converged")
+        keys = ("lam", "alpha", "beta", "gamma", "residuals", "converged", "reason")
         print(json.dumps(_finite({k: getattr(sol, k) for k in keys})))
         return 0
     beta = "" if sol.beta is None else f"  beta = {sol.beta:.10g}"
@@ -128,7 +127,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     print(f"  lam = {sol.lam:.10g}  alpha = {sol.alpha:.10g}{beta}")
     print(f"  gamma = |phi'(1) + 1| = {sol.gamma:.10g}{'  (lam >= 1 is active)' if sol.lam_at_bound else ''}")
     print("  residuals: " + ", ".join(f"{k} {v:+.2e}" for k, v in sol.residuals.items()))
-    print(f"  converged: {sol.converged}")
+    print(f"  converged: {sol.converged}" + (f" ({sol.reason})" if sol.reason else ""))
     return 0
 
 
@@ -137,7 +136,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     import_modules(args.imports)
     config = load_config(args.config, args.overrides)
-    result = train(config, ResultsStore(args.store), resume=args.resume)
+    result = train(config, ResultsStore(args.store), resume=args.resume, rerun=args.rerun)
     return 0 if result.status == "finished" else 1
 
 
@@ -160,7 +159,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         print(experiments.describe_presets())
         return 0
     if args.preset is None:
-        raise SystemExit("normact reproduce: name a preset (e.g. anact-lenet5) or pass --list")
+        raise ValueError("name a preset (e.g. anact-lenet5) or pass --list")
     result = experiments.reproduce(
         args.preset,
         args.scale,
@@ -199,7 +198,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"overview: {path} ({len(reports)} reports)")
         return 0
     if args.preset is None:
-        raise SystemExit("normact report: name a preset (e.g. anact-lenet5) or pass --all")
+        raise ValueError("name a preset (e.g. anact-lenet5) or pass --all")
     rep, path = experiments.report(args.preset, args.scale, args.store, args.out, args.seeds, args.runs)
     print(experiments.render_markdown(rep))
     print(f"written to {path} (figures beside it)")
@@ -358,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML run config")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.01")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument(
+        "--rerun", action="store_true", help="replace the run's finished or diverged result (kept otherwise)"
+    )
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
     _import_option(p)
     p.set_defaults(run=_cmd_train)
@@ -451,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input is one line on stderr and exit code 2, a closed pipe ends it quietly."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -458,3 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"normact {args.command}: {err}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as err:  # a store damaged where it was first opened fine
+        print(f"normact {args.command}: results store {args.store!r}: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. normact runs | head: stop writing, without a traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

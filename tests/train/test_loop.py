@@ -13,7 +13,9 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from normact.train import ResultsStore, checkpoint_path, load_checkpoint, train
+from normact.train import ResultsStore, checkpoint_path, config_hash, load_checkpoint, train
+from normact.train.checkpoint import CheckpointError
+from normact.train.loop import RunExistsError
 
 from .tinyrun import make_splits, tiny_config
 
@@ -326,3 +328,85 @@ def test_probes_measure_the_initial_model_as_epoch_0(tmp_path):
     ]
     resumed = train(cfg, store, data=make_splits(), resume=True)  # epoch 0 is kept, not measured again
     assert store.history(resumed.run_id)[0] == result.history[0]
+
+
+def _snapshot(store, cfg):
+    """Everything a finished run leaves behind: its row, its metrics and its checkpoint's bytes."""
+    (row,) = store.runs()
+    return row, store.history(row.id), checkpoint_path(cfg).read_bytes()
+
+
+def test_a_finished_result_is_kept_unless_rerun_is_asked_for(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    cfg = tiny_config(tmp_path, "train.epochs=2")
+    first = train(cfg, store, data=make_splits())
+    before = _snapshot(store, cfg)
+    with pytest.raises(RunExistsError, match=r"tiny/default/seed0 is already finished in .*--rerun replaces"):
+        train(cfg, store, data=make_splits())
+    resumed = train(cfg, store, data=make_splits(), resume=True)  # at its end already: nothing written
+    assert (resumed.status, resumed.epochs_done, resumed.run_id) == ("finished", 2, first.run_id)
+    _assert_same_run(first, resumed)
+    assert _snapshot(store, cfg) == before
+    again = train(cfg, store, data=make_splits(), rerun=True)
+    row = store.get_run(again.run_id)
+    assert (row.id, row.status) == (first.run_id, "finished") and row.started_at > before[0].started_at
+
+
+def test_a_diverged_result_is_kept_too(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    cfg = tiny_config(tmp_path, *BLOW_UP_AT_EPOCH_2)
+    first = train(cfg, store, data=make_splits())
+    before = _snapshot(store, cfg)
+    with pytest.raises(RunExistsError, match="already diverged"):
+        train(cfg, store, data=make_splits())
+    resumed = train(cfg, store, data=make_splits(), resume=True)
+    assert (resumed.status, resumed.diverged_epoch, resumed.divergence) == ("diverged", 2, first.divergence)
+    assert _snapshot(store, cfg) == before
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("model.kwargs.width=-1", "negative dimension"),
+        ("model.kwargs.foo=1", "tiny_mlp' takes no argument 'foo'"),
+        ("data.transforms=[{name: Blur}]", r"data.transforms\[0\]: unknown transform 'Blur'"),
+    ],
+)
+def test_a_run_that_cannot_be_built_leaves_no_row(tmp_path, override, match):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with pytest.raises((ValueError, RuntimeError), match=match):
+        train(tiny_config(tmp_path, override), store, data=make_splits())
+    assert store.runs() == []
+
+
+def test_bad_checkpoints_name_their_file_and_leave_the_store_alone(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    cfg = tiny_config(tmp_path)
+    path = checkpoint_path(cfg)
+    path.parent.mkdir(parents=True)
+    for content, match in [
+        (b"", "empty, truncated or not a checkpoint"),
+        (b"garbage" * 10, "empty, truncated or not a checkpoint"),
+    ]:
+        path.write_bytes(content)
+        with pytest.raises(CheckpointError, match=rf"{path.name}.*{match}.*delete it"):
+            train(cfg, store, data=make_splits(), resume=True)
+    train(tiny_config(tmp_path, "train.epochs=1"), data=make_splits())  # another config's checkpoint
+    state = load_checkpoint(checkpoint_path(tiny_config(tmp_path, "train.epochs=1")))
+    state["config_hash"] = config_hash(cfg)
+    for broken, match in [
+        ({k: v for k, v in state.items() if k != "optimizer"}, "no entry 'optimizer'"),
+        ({**state, "model": {**state["model"], "fc1.weight": torch.zeros(3, 3)}}, "size mismatch for fc1"),
+    ]:
+        torch.save(broken, path)
+        with pytest.raises(CheckpointError, match=rf"{path.name}.*does not fit this run \(.*{match}"):
+            train(cfg, store, data=make_splits(), resume=True)
+    assert store.runs() == []
+
+
+def test_an_unwritable_checkpoint_folder_is_refused_before_training(tmp_path):
+    (tmp_path / "file").write_text("")
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with pytest.raises(CheckpointError, match=r"cannot write checkpoints to .*set train\.out_dir"):
+        train(tiny_config(tmp_path / "file"), store, data=make_splits())
+    assert store.runs() == []

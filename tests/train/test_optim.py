@@ -88,8 +88,8 @@ def test_scheduler_drives_optimizer():
 
 
 def test_bad_schedule_values():
-    with pytest.raises(ValueError, match="step_size must be >= 1"):
-        lr_factor(load_config({}, ["schedule.name=step", "schedule.step_size=0"]).schedule, 0.1, 3, 2)
+    with pytest.raises(ValueError, match=r"'schedule\.step_size' must be >= 1"):
+        load_config({}, ["schedule.name=step", "schedule.step_size=0"])
     with pytest.raises(ValueError, match="at least one epoch"):
         lr_factor(load_config().schedule, 0.1, 3, 0)
 

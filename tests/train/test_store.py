@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from normact.train import ResultsStore
+from normact.train.store import StoreError
 
 STORE_PY = str(Path(__file__).resolve().parents[2] / "src" / "normact" / "train" / "store.py")
 
@@ -84,7 +85,7 @@ def test_a_store_of_a_newer_schema_is_refused(tmp_path):
     conn.execute("PRAGMA user_version = 99")
     conn.commit()
     conn.close()
-    with pytest.raises(RuntimeError, match=r"schema version 99.*upgrade normact"):
+    with pytest.raises(StoreError, match=r"schema version 99.*upgrade normact"):
         ResultsStore(path).runs()
 
 

@@ -29,9 +29,10 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_HOW = hint(
+    "install the Debian package dataset-fashion-mnist (it fills /usr/share/datasets/fashion-mnist), or "
     "download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
-    "t10k-labels-idx1-ubyte.gz from http://yann.lecun.com/exdb/mnist/ (or a mirror)",
-    "mnist",
+    "t10k-labels-idx1-ubyte.gz from https://github.com/zalandoresearch/fashion-mnist",
+    "fashion-mnist",
 )
 MNIST_HOW = (
     "MNIST: download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "

@@ -375,6 +375,10 @@ def normalized_activation(
     if instance:
         if input.dim() < 2:
             raise ValueError(f"instance-wise statistics need a batch dimension (got {input.dim()}D input)")
+        if input.shape[0] == 0:
+            raise ValueError(
+                f"instance-wise statistics need at least one sample (got input of shape {tuple(input.shape)})"
+            )
         stats = (None, None, None, None)
     else:
         stats = (running_mean, running_rho, running_rho_prime, num_batches_tracked)

@@ -1,7 +1,7 @@
 """Training runner: configs, optimisers and schedules, checkpoints, the results store, sweeps."""
 
 from normact.train.batches import Batches
-from normact.train.checkpoint import load_checkpoint, save_checkpoint
+from normact.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from normact.train.classification import evaluate
 from normact.train.config import (
     Config,
@@ -16,15 +16,24 @@ from normact.train.config import (
     load_config,
     with_overrides,
 )
-from normact.train.loop import Callback, RunResult, Splits, StepCallback, checkpoint_path, train
+from normact.train.loop import (
+    Callback,
+    RunExistsError,
+    RunResult,
+    Splits,
+    StepCallback,
+    checkpoint_path,
+    train,
+)
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients, lr_factor, param_groups
-from normact.train.store import DEFAULT_STORE, MetricRow, ResultsStore, RunRecord
+from normact.train.store import DEFAULT_STORE, MetricRow, ResultsStore, RunRecord, StoreError
 from normact.train.sweep import Sweep, SweepItem, load_sweep, run_sweep
 
 __all__ = [
     "DEFAULT_STORE",
     "Batches",
     "Callback",
+    "CheckpointError",
     "Config",
     "ConfigError",
     "DataConfig",
@@ -32,11 +41,13 @@ __all__ = [
     "ModelConfig",
     "OptimConfig",
     "ResultsStore",
+    "RunExistsError",
     "RunRecord",
     "RunResult",
     "ScheduleConfig",
     "Splits",
     "StepCallback",
+    "StoreError",
     "Sweep",
     "SweepItem",
     "TrainConfig",

@@ -9,6 +9,7 @@ code. RNG states of Python, NumPy and torch (CPU and CUDA) are stored as tensors
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ import numpy as np
 import torch
 
 FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit its run; the message names the file."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -66,11 +71,41 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by ``save_checkpoint`` with ``weights_only=True``."""
-    state = torch.load(Path(path), map_location=map_location, weights_only=True)
+    """Read a checkpoint written by ``save_checkpoint`` with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: the file is empty, truncated, not a checkpoint, or of another format version.
+    """
+    try:
+        state = torch.load(Path(path), map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch.load raises what its unpickler and zip reader raise
+        if isinstance(err, pickle.UnpicklingError) and "allowed global" in str(err):
+            reason = "it holds pickled Python objects, which are never loaded"
+        else:
+            reason = f"empty, truncated or not a checkpoint: {type(err).__name__}"
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be read ({reason}); delete it to start the run afresh"
+        ) from None
     version = state.get("format_version") if isinstance(state, dict) else None
     if version != FORMAT_VERSION:
-        raise ValueError(
-            f"checkpoint {str(path)!r} has format version {version!r}; expected {FORMAT_VERSION}"
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {version!r}; expected {FORMAT_VERSION}: "
+            "delete it to start the run afresh, or read it with the normact that wrote it"
         )
     return state
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and check a checkpoint can be written there, before a run starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test.{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise CheckpointError(
+            f"cannot write checkpoints to {str(folder)!r} ({err.strerror}); set train.out_dir to a writable "
+            "folder, or to null for no checkpoints"
+        ) from None

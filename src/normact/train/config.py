@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import types
 import typing
@@ -54,6 +55,12 @@ class DataConfig:
         _at_least("data.eval_batch_size", self.eval_batch_size, 1)
         _at_least("data.mixup_alpha", self.mixup_alpha, 0)
         _at_least("data.workers", self.workers, 0)
+        for i, spec in enumerate(self.transforms):
+            if not isinstance(spec.get("name"), str):
+                raise ConfigError(
+                    f"config key 'data.transforms[{i}]' needs a name, e.g. {{name: RandomCrop, size: 32}}; "
+                    f"got {spec!r}"
+                )
 
 
 @dataclass
@@ -83,6 +90,18 @@ class OptimConfig:
     clip_grad_value: float | None = None  # clamp each gradient entry to [-v, v]
     clip_grad_norm: float | None = None  # rescale gradients to total 2-norm at most this (after value)
 
+    def __post_init__(self) -> None:
+        _at_least("optim.lr", self.lr, 0)  # 0 trains nothing, which a measurement may want
+        _in_unit("optim.momentum", self.momentum)
+        for i, beta in enumerate(self.betas):
+            _in_unit(f"optim.betas[{i}]", beta)
+        _above("optim.eps", self.eps, 0)
+        _at_least("optim.weight_decay", self.weight_decay, 0)
+        for selector, decay in self.weight_decay_groups.items():
+            _at_least(f"optim.weight_decay_groups.{selector}", decay, 0)
+        _above("optim.clip_grad_value", self.clip_grad_value, 0)
+        _above("optim.clip_grad_norm", self.clip_grad_norm, 0)
+
 
 @dataclass
 class ScheduleConfig:
@@ -100,6 +119,13 @@ class ScheduleConfig:
 
     def __post_init__(self) -> None:
         _at_least("schedule.warmup_steps", self.warmup_steps, 0)
+        _at_least("schedule.step_size", self.step_size, 1)
+        for milestone in self.milestones:
+            _at_least("schedule.milestones", milestone, 1)
+        _above("schedule.gamma", self.gamma, 0)
+        _at_least("schedule.min_lr", self.min_lr, 0)
+        _at_least("schedule.warmup_epochs", self.warmup_epochs, 0)
+        _at_least("schedule.warmup_start_factor", self.warmup_start_factor, 0)
 
 
 @dataclass
@@ -182,8 +208,20 @@ class ConfigError(ValueError):
 
 
 def _at_least(key: str, value: float | None, low: float) -> None:
-    if value is not None and value < low:
+    """A finite ``value >= low`` (None passes: the field is off)."""
+    if value is not None and not (math.isfinite(value) and value >= low):
         raise ConfigError(f"config key {key!r} must be >= {low}, got {value!r}")
+
+
+def _above(key: str, value: float | None, low: float) -> None:
+    """A finite ``value > low`` (None passes: the field is off)."""
+    if value is not None and not (math.isfinite(value) and value > low):
+        raise ConfigError(f"config key {key!r} must be > {low}, got {value!r}")
+
+
+def _in_unit(key: str, value: float) -> None:
+    if not 0 <= value < 1:
+        raise ConfigError(f"config key {key!r} must be in [0, 1), got {value!r}")
 
 
 def load_config(
@@ -293,21 +331,35 @@ def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
+def read_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping in the YAML file ``path`` ({} for an empty file); every failure names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{what} {str(path)!r} is not a UTF-8 text file (expected a YAML mapping)"
+        ) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {problem}{where}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {str(path)!r} must hold a mapping at top level, got {raw!r}")
+    return raw
+
+
 def _read_source(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
     if source is None:
         return {}
     if isinstance(source, Mapping):
         return json.loads(json.dumps(source)) if source else {}
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    with path.open() as f:
-        raw = yaml.safe_load(f)
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping at top level, got {raw!r}")
-    return raw
+    return read_yaml(source)
 
 
 def _field_types(cls: type) -> dict[str, Any]:

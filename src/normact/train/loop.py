@@ -36,9 +36,16 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from normact.functional.normalized import NonFiniteStatistics
 from normact.imports import call_object, is_object_spec
 from normact.train.batches import Batches, Transform
-from normact.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from normact.train.checkpoint import (
+    CheckpointError,
+    check_writable,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from normact.train.classification import ClassificationTask, Step
-from normact.train.config import Config, DataConfig, ModelConfig, config_hash, config_to_dict
+from normact.train.config import Config, ConfigError, DataConfig, ModelConfig, config_hash, config_to_dict
 from normact.train.device import autocast, device_name, resolve_device
 from normact.train.distributed import (
     World,
@@ -51,7 +58,7 @@ from normact.train.distributed import (
 )
 from normact.train.loggers import RunLoggers
 from normact.train.optim import build_optimizer, build_scheduler, clip_gradients
-from normact.train.store import ResultsStore
+from normact.train.store import DONE_STATUSES, ResultsStore
 
 log = logging.getLogger("normact.train")
 
@@ -126,6 +133,10 @@ class RunResult:
     runtime: dict[str, Any] = field(default_factory=dict)  # the store's RUNTIME_COLUMNS of the run
 
 
+class RunExistsError(ValueError):
+    """The store holds this run's finished or diverged result, which a new start would replace."""
+
+
 class _Diverged(Exception):
     """The run became non-finite: what, the optimiser step (when known), the epoch's metrics so far."""
 
@@ -164,7 +175,7 @@ def build_model(cfg: ModelConfig, num_classes: int, input_shape: Sequence[int], 
     ``model.init`` (when set) and ``model.kwargs``, plus ``num_classes``, ``input_shape`` and the
     task's extras where its signature takes them.
     """
-    from normact.models import create_model
+    from normact.models import get_model_builder
 
     sizes: dict[str, Any] = {"num_classes": num_classes, "input_shape": tuple(input_shape), **extra}
     kwargs: dict[str, Any] = dict(cfg.kwargs)
@@ -173,7 +184,7 @@ def build_model(cfg: ModelConfig, num_classes: int, input_shape: Sequence[int], 
     if cfg.init is not None:
         kwargs["init"] = cfg.init
     if not is_object_spec(cfg.name):
-        return create_model(cfg.name, **{**sizes, **kwargs})
+        return _configured("model", f"model {cfg.name!r}", get_model_builder(cfg.name), {**sizes, **kwargs})
     model = call_object(cfg.name, "model.name", kwargs, offered=sizes)
     if not isinstance(model, nn.Module):
         raise ValueError(f"model.name: {cfg.name}() returned {type(model).__name__}, not an nn.Module")
@@ -201,6 +212,7 @@ def train(
     model: nn.Module | None = None,
     data: Splits | None = None,
     resume: bool = False,
+    rerun: bool = False,
 ) -> RunResult:
     """Train the run described by ``config``.
 
@@ -214,6 +226,9 @@ def train(
             ``study``/``variant``.
         data: the dataset; None loads ``config.data`` through ``normact.data.load_dataset``.
         resume: continue from the run's checkpoint when there is one (a fresh start otherwise).
+        rerun: replace a finished or diverged result of this run in ``store``. Without it such a
+            result is never touched: ``resume`` returns it as it is (from the checkpoint of its last
+            epoch), and a fresh start raises ``RunExistsError``.
 
     Returns:
         The run's result. A non-finite training loss, non-finite batch statistics in a normalized
@@ -241,6 +256,10 @@ def train(
     device = local_device(world, resolve_device(config.train.device, config.train.precision))
     store = store if world.main else None
     run_hash = config_hash(config)
+    done = None
+    if store is not None and not rerun:
+        done = store.find_run(config.study, config.variant, config.train.seed, run_hash)
+        done = done if done is not None and done.status in DONE_STATUSES else None
     ckpt_path = checkpoint_path(config)
     state = None
     if resume:
@@ -249,7 +268,16 @@ def train(
         if ckpt_path.is_file():
             state = load_checkpoint(ckpt_path)
             if state["config_hash"] != run_hash:
-                raise ValueError(f"checkpoint {str(ckpt_path)!r} belongs to another config")
+                raise CheckpointError(
+                    f"checkpoint {str(ckpt_path)!r} belongs to another config; delete it to start afresh"
+                )
+    if done is not None and (state is None or state["epoch"] != done.epochs_done):
+        raise RunExistsError(
+            f"run {config.study}/{config.variant}/seed{config.train.seed} is already {done.status} in "
+            f"{str(store.path)!r} (run id {done.id}); --rerun replaces that result"
+        )
+    if ckpt_path is not None and world.main:
+        check_writable(ckpt_path.parent)
     loggers = RunLoggers(
         config.train.loggers if world.main else (),  # rank 0 alone reports
         None if ckpt_path is None else ckpt_path.parent,
@@ -258,33 +286,42 @@ def train(
         f"{config.variant}/seed{config.train.seed}",
         first_epoch=state["epoch"] + 1 if state else 1,
     )
-    run_id = None
-    if store is not None:
-        run_id = store.start_run(
-            study=config.study,
-            variant=config.variant,
-            seed=config.train.seed,
-            config_hash=run_hash,
-            config=config_to_dict(config),
-            resume_epoch=state["epoch"] if state else 0,
-            runtime=runtime_info(config, device, world.size),
-        )
-        for entry in state["history"] if state else ():
-            store.log_epoch(run_id, entry["epoch"], {k: v for k, v in entry.items() if k != "epoch"})
-    alive = store.keep_alive(run_id) if store is not None else nullcontext()
-    try:
-        join(world, device)
-        with _runtime(config), alive:
-            loggers.start(config_to_dict(config))
-            args = (config, device, world, run_hash, store, run_id, callbacks, probes, data, ckpt_path)
-            run = _Run(*args, model, loggers.log_epoch)
-            result = run.fit(state)
+    join(world, device)
+    with _runtime(config):
+        args = (config, device, world, run_hash, callbacks, probes, data, ckpt_path, state)
+        run = _Run(*args, model, loggers.log_epoch)  # a bad config fails here, before the store is touched
+        if done is not None:  # resumed at its end: nothing to do, nothing written
+            run.run_id = done.id
+            result = run._result(
+                done.status, done.diverged_epoch, done.error if done.diverged_epoch else None
+            )
             result.runtime = runtime_info(config, device, world.size)
-    except BaseException:
-        loggers.finish("failed", error=traceback.format_exc())
+            return result
+        run_id = None
         if store is not None:
-            store.finish_run(run_id, "failed", error=traceback.format_exc())
-        raise
+            run_id = store.start_run(
+                study=config.study,
+                variant=config.variant,
+                seed=config.train.seed,
+                config_hash=run_hash,
+                config=config_to_dict(config),
+                resume_epoch=state["epoch"] if state else 0,
+                runtime=runtime_info(config, device, world.size),
+            )
+            for entry in state["history"] if state else ():
+                store.log_epoch(run_id, entry["epoch"], {k: v for k, v in entry.items() if k != "epoch"})
+            run.store, run.run_id = store, run_id
+        alive = store.keep_alive(run_id) if store is not None else nullcontext()
+        try:
+            with alive:
+                loggers.start(config_to_dict(config))
+                result = run.fit()
+                result.runtime = runtime_info(config, device, world.size)
+        except BaseException:
+            loggers.finish("failed", error=traceback.format_exc())
+            if store is not None:
+                store.finish_run(run_id, "failed", error=traceback.format_exc())
+            raise
     loggers.finish(result.status, result.history)
     if store is not None:
         store.finish_run(run_id, result.status, diverged_epoch=result.diverged_epoch, error=result.divergence)
@@ -341,7 +378,7 @@ def _isolated(model: nn.Module) -> Iterator[None]:
 
 
 class _Run:
-    """The state of one run between ``train`` entering and leaving."""
+    """The state of one run between ``train`` entering and leaving (``store`` set once it is built)."""
 
     def __init__(
         self,
@@ -349,17 +386,17 @@ class _Run:
         device: torch.device,
         world: World,
         run_hash: str,
-        store: ResultsStore | None,
-        run_id: int | None,
         callbacks: Sequence[Callback],
         probes: Sequence[Callback],
         data: Splits | None,
         ckpt_path: Path | None,
+        state: dict[str, Any] | None,
         model: nn.Module | None = None,
         on_epoch: Callable[[int, Mapping[str, float]], None] | None = None,
     ) -> None:
         self.config, self.run_hash, self.callbacks, self.probes = config, run_hash, callbacks, probes
-        self.store, self.run_id = store, run_id
+        self.store: ResultsStore | None = None
+        self.run_id: int | None = None
         self.ckpt_path = ckpt_path
         cfg, seed = config.train, config.train.seed
         self.device, self.world = device, world
@@ -411,13 +448,14 @@ class _Run:
         self.history: list[dict[str, float]] = []
         self.on_epoch = on_epoch  # the loggers' sink of each complete epoch's metrics
         self.bar: Any = None  # the run's progress bar while fit runs (progress: bar)
-
-    def fit(self, state: dict[str, Any] | None) -> RunResult:
-        start = 1
+        self.start = 1
         if state is not None:
             self._restore(state)
-            start = state["epoch"] + 1
-        elif self.probes:  # the initial model, as epoch 0
+            self.start = state["epoch"] + 1
+
+    def fit(self) -> RunResult:
+        start = self.start
+        if start == 1 and self.probes:  # the initial model, as epoch 0
             self._record(0, self._measure(0, {}, self.probes))
         with self._progress_bar(start):
             for epoch in range(start, self.config.train.epochs + 1):
@@ -617,15 +655,22 @@ class _Run:
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.scaler is not None:
-            self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        self.data_gen.set_state(state["generators"]["data"])
-        self.aug_gen.set_state(state["generators"]["augment"])
-        self.history = [dict(entry) for entry in state["history"]]
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler is not None:
+                self.scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+            self.data_gen.set_state(state["generators"]["data"])
+            self.aug_gen.set_state(state["generators"]["augment"])
+            self.history = [dict(entry) for entry in state["history"]]
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            what = f"no entry {err}" if isinstance(err, KeyError) else " ".join(str(err).split())[:200]
+            path = str(self.ckpt_path)
+            raise CheckpointError(
+                f"checkpoint {path!r} does not fit this run ({what}); delete it to start afresh"
+            ) from None
         log.info("%s: resumed after epoch %d from %s", self._name(), state["epoch"], self.ckpt_path)
 
 
@@ -660,8 +705,24 @@ def _build_transforms(specs: Sequence[Mapping[str, Any]]) -> list[Transform]:
         name = spec.get("name")
         if name not in valid:
             raise ValueError(f"data.transforms[{i}]: unknown transform {name!r}; choose from {valid}")
-        out.append(getattr(module, name)(**{k: v for k, v in spec.items() if k != "name"}))
+        kwargs = {k: v for k, v in spec.items() if k != "name"}
+        out.append(_configured(f"data.transforms[{i}]", name, getattr(module, name), kwargs))
     return out
+
+
+def _configured(key: str, what: str, build: Any, kwargs: Mapping[str, Any]) -> Any:
+    """``build(**kwargs)`` for config section ``key``; a bad argument is a ``ConfigError`` naming it."""
+    params = inspect.signature(build).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            raise ConfigError(
+                f"config {key!r}: {what} takes no argument {unknown[0]!r}; its arguments: {', '.join(params)}"
+            )
+    try:
+        return build(**kwargs)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ConfigError(f"config {key!r}: {what} cannot be built: {' '.join(str(err).split())}") from None
 
 
 def _channels_last(x: Tensor, generator: torch.Generator | None) -> Tensor:

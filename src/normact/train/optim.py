@@ -114,8 +114,6 @@ def lr_factor(
     total = epochs * steps_per_epoch
     milestones = sorted(cfg.milestones)
     min_factor = cfg.min_lr / base_lr if base_lr > 0 else 0.0
-    if cfg.name == "step" and cfg.step_size < 1:
-        raise ValueError(f"schedule.step_size must be >= 1, got {cfg.step_size}")
 
     def factor(step: int) -> float:
         if step < warmup:

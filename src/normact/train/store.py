@@ -99,6 +99,24 @@ _MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = 1 + len(_MIGRATIONS)
 
 
+class StoreError(ValueError):
+    """A results store that cannot be used; the message names the file and what to do."""
+
+    def __init__(self, path: Path, problem: str | BaseException) -> None:
+        self.path = path
+        if isinstance(problem, BaseException):
+            text = str(problem)
+            if isinstance(problem, OSError):
+                problem = f"cannot be created ({problem.strerror}): pass --store with a writable path"
+            elif "readonly" in text or "read-only" in text:
+                problem = "is read-only: make it writable, or copy it and pass --store with the copy"
+            elif "not a database" in text or "malformed" in text:
+                problem = "is not an SQLite database or is damaged: move it away and pass --store"
+            else:
+                problem = f"cannot be opened ({text}): check the path, or pass --store"
+        super().__init__(f"results store {str(path)!r}: {problem}")
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One row of the ``runs`` table."""
@@ -181,29 +199,44 @@ class ResultsStore:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """This process's connection, opened (and the schema created) on first use."""
+        """This process's connection, opened (and the schema created) on first use.
+
+        Raises:
+            StoreError: the file is not an SQLite database, is damaged, cannot be written, or has a
+                newer schema; the message names the file and what to do.
+        """
         if self._conn is None or self._pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._conn, self._pid = conn, os.getpid()
-            with self._write() as c:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    c.execute(statement)
-                version = max(1, c.execute("PRAGMA user_version").fetchone()[0])
-                if version > SCHEMA_VERSION:
-                    raise RuntimeError(
-                        f"results store {str(self.path)!r} has schema version {version}; "
-                        f"this normact reads versions up to {SCHEMA_VERSION}: upgrade normact"
-                    )
-                for step in _MIGRATIONS[version - 1 :]:
-                    for statement in filter(str.strip, step.split(";")):
-                        c.execute(statement)
-                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            try:
+                self._open()
+            except BaseException as err:
+                self.close()
+                if isinstance(err, sqlite3.DatabaseError | OSError):
+                    raise StoreError(self.path, err) from None
+                raise
         return self._conn
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._conn, self._pid = conn, os.getpid()
+        with self._write() as c:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                c.execute(statement)
+            version = max(1, c.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    self.path,
+                    f"schema version {version}; this normact reads versions up to {SCHEMA_VERSION}: "
+                    "upgrade normact",
+                )
+            for step in _MIGRATIONS[version - 1 :]:
+                for statement in filter(str.strip, step.split(";")):
+                    c.execute(statement)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _retry_locked(self, fn: Any) -> Any:
         # Switching to WAL needs a moment of exclusive access; the busy handler does not cover it.

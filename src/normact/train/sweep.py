@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import yaml
 
 from normact.imports import import_modules
 from normact.train.config import (
@@ -40,6 +39,7 @@ from normact.train.config import (
     config_to_dict,
     load_config,
     parse_override,
+    read_yaml,
     with_overrides,
 )
 from normact.train.loop import Callback, Splits, load_data, train
@@ -96,10 +96,7 @@ def load_sweep(source: str | Path | Mapping[str, Any], overrides: Iterable[str] 
         raw = dict(source)
     else:
         folder = Path(source).parent
-        with open(source) as f:
-            raw = yaml.safe_load(f) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"sweep file {str(source)!r} must hold a mapping, got {raw!r}")
+        raw = read_yaml(source, "sweep file")
     unknown = [k for k in raw if k not in _SWEEP_KEYS]
     if unknown:
         raise ConfigError(f"unknown sweep key {unknown[0]!r}; valid keys: {', '.join(_SWEEP_KEYS)}")
@@ -112,8 +109,14 @@ def load_sweep(source: str | Path | Mapping[str, Any], overrides: Iterable[str] 
         seeds = [seeds]
     if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"sweep key 'seeds' expects a list of integers, got {seeds!r}")
+    specs = raw.get("variants") or {"default": None}
+    if not isinstance(specs, Mapping):
+        raise ConfigError(
+            f"sweep key 'variants' expects a mapping of name -> overrides (e.g. relu: {{model.act: relu}}), "
+            f"got {specs!r}"
+        )
     variants: dict[str, dict[str, Any]] = {}
-    for name, spec in (raw.get("variants") or {"default": None}).items():
+    for name, spec in specs.items():
         if spec is None:
             variants[str(name)] = {}
         elif isinstance(spec, Mapping):
@@ -266,25 +269,23 @@ def _load(data_fn: DataFn, cfg: Config) -> Splits:
 
 
 def _run_one(cfg: Config, store_path: str, data_fn: DataFn, callbacks_fn: CallbacksFn | None) -> SweepItem:
+    """Train one run; a failure is recorded as a ``failed`` row even when it came before training."""
     store = ResultsStore(store_path)
     try:
         callbacks = callbacks_fn(cfg) if callbacks_fn is not None else ()
         data = _load(data_fn, cfg)
-    except Exception:
-        error = traceback.format_exc()
-        run_id = store.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
-                                 config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
-        store.finish_run(run_id, "failed", error=error)
-        store.close()
-        log.error("%s/%s/seed%d failed before training:\n%s", cfg.study, cfg.variant, cfg.train.seed, error)
-        return SweepItem(cfg.variant, cfg.train.seed, "failed", run_id, error)
-    try:
         result = train(cfg, store, callbacks, data=data, resume=cfg.train.out_dir is not None)
     except Exception:
         error = traceback.format_exc()
-        record = store.find_run(cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
         log.error("%s/%s/seed%d failed:\n%s", cfg.study, cfg.variant, cfg.train.seed, error)
-        return SweepItem(cfg.variant, cfg.train.seed, "failed", record.id if record else None, error)
+        key = (cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
+        record = store.find_run(*key)
+        if record is None:  # train failed before writing a row (an earlier attempt's row stays as it is)
+            run_id = store.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
+                                     config_hash=key[3], config=config_to_dict(cfg))  # fmt: skip
+            store.finish_run(run_id, "failed", error=error)
+            record = store.get_run(run_id)
+        return SweepItem(cfg.variant, cfg.train.seed, "failed", record.id, error)
     finally:
         store.close()
     return SweepItem(cfg.variant, cfg.train.seed, result.status, result.run_id, result.divergence)
