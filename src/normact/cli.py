@@ -207,7 +207,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 _RUN_COLUMNS = (
     "id", "study", "variant", "seed", "status", "config", "epochs_done", "diverged_epoch", "test_acc",
-    "device", "precision", "world_size", "updated_at",
+    "test_acc5", "device", "precision", "world_size", "updated_at",
 )  # fmt: skip
 _RUN_JSON_ONLY = ("device_name", "torch_version")  # in --json, too long for the table
 
@@ -232,7 +232,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         path = export_runs(store, records, args.export, args.format)
         print(f"{len(records)} run(s) written to {path}")
         return 0
-    finals = store.final_metrics([r.id for r in records], ["test_acc", "test_loss"])
+    finals = store.final_metrics([r.id for r in records], ["test_acc", "test_acc5", "test_loss"])
     columns = (*_RUN_COLUMNS, *_RUN_JSON_ONLY)
     rows = [
         {c: getattr(r, c, None) for c in columns}

@@ -33,14 +33,16 @@ def test_train_resume_and_runs(files, capsys):
     assert main(["runs", "--store", files.store]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["id", "study", "variant", "seed", "status", "config", "epochs_done",
-                                "diverged_epoch", "test_acc", "device", "precision", "world_size",
-                                "updated_at"]  # fmt: skip
+                                "diverged_epoch", "test_acc", "test_acc5", "device", "precision",
+                                "world_size", "updated_at"]  # fmt: skip
     config_hash = ResultsStore(files.store).get_run(1).config_hash
     assert lines[1].split()[:8] == ["1", "tiny", "default", "0", "finished", config_hash[:12], "2", "-"]
-    assert lines[1].split()[9:12] == ["cpu", "fp32", "1"] and len(lines) == 2
+    assert lines[1].split()[9] == "1.0000"  # the wine data have 3 classes: top-3 of 3 classes
+    assert lines[1].split()[10:13] == ["cpu", "fp32", "1"] and len(lines) == 2
     assert main(["runs", "--store", files.store, "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["status"] == "finished" and 0 <= row["test_acc"] <= 1 and row["test_loss"] > 0
+    assert row["test_acc5"] == 1.0
     assert row["torch_version"] == torch.__version__ and row["device_name"]
 
 

@@ -62,11 +62,16 @@ class TinyMLP64(nn.Module):
 
 
 def make_splits(
-    data_cfg: object = None, n_train: int = 96, n_test: int = 40, image: bool = False, dtype=torch.float32
+    data_cfg: object = None,
+    n_train: int = 96,
+    n_test: int = 40,
+    image: bool = False,
+    dtype=torch.float32,
+    classes: int = 3,
 ):
     """Random Gaussian blobs, one mean per class (fixed seed): vectors (8,) or 1x4x4 images in [0, 1]."""
     g = torch.Generator().manual_seed(1234)
-    classes, shape = 3, (1, 4, 4) if image else (8,)
+    shape = (1, 4, 4) if image else (8,)
     centers = torch.randn(classes, *shape, generator=g)
     y = torch.randint(0, classes, (n_train + n_test,), generator=g)
     x = centers[y] + 0.8 * torch.randn(n_train + n_test, *shape, generator=g)

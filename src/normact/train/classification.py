@@ -3,7 +3,8 @@
 Training uses ``train.label_smoothing``, or mixup (``data.mixup_alpha`` > 0, ``normact.data.mixup``):
 one Beta(alpha, alpha) weight and one pairing permutation per batch, drawn from the run's augmentation
 generator, and the two labels' losses mixed with that weight; ``train_acc`` then counts a prediction
-right in proportion to the label it matches. Evaluation is plain cross-entropy and accuracy.
+right in proportion to the label it matches. Evaluation is plain cross-entropy, top-1 accuracy and
+top-5 accuracy (top-``min(5, C)`` with ``C`` classes, so 1 by construction when ``C <= 5``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ClassificationTask", "Step", "evaluate"]
+__all__ = ["TOP_K", "ClassificationTask", "Step", "evaluate", "top_k_hits"]
+
+TOP_K = 5  # the k of ``test_acc5``, as the ImageNet tables report it
 
 
 class Step(NamedTuple):
@@ -27,21 +30,35 @@ class Step(NamedTuple):
     x: Tensor  # the input as the model saw it (after mixup), for step callbacks
 
 
+def top_k_hits(logits: Tensor, y: Tensor, k: int = TOP_K) -> Tensor:
+    """How many samples have their label among the ``min(k, C)`` highest of their ``C`` logits.
+
+    A label is in the top k when fewer than k classes have a strictly higher logit, so ties count in the
+    label's favour and a top-1 hit of ``argmax`` is always a top-k hit.
+    """
+    rank = (logits > logits.gather(1, y[:, None])).sum(1)  # classes scoring strictly above the label
+    return (rank < k).sum()
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` over ``batches``, in eval mode (its mode restored)."""
+def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
+    """``test_loss`` (mean cross-entropy), ``test_acc`` (top-1) and ``test_acc5`` (top-5) of ``model``.
+
+    Computed over ``batches`` in eval mode (the model's mode restored); ``test_acc5`` is top-``min(5, C)``.
+    """
     training = model.training
     model.eval()
-    loss, correct, count = 0.0, 0, 0
+    loss, correct, correct_k, count = 0.0, 0, 0, 0
     try:
         for x, y in batches:
             logits = model(x)
             loss += F.cross_entropy(logits.float(), y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
+            correct_k += top_k_hits(logits, y).item()
             count += len(y)
     finally:
         model.train(training)
-    return loss / count, correct / count
+    return {"test_loss": loss / count, "test_acc": correct / count, "test_acc5": correct_k / count}
 
 
 class ClassificationTask:
@@ -71,6 +88,5 @@ class ClassificationTask:
         return Step(mixup_loss(logits, y_a, y_b, lam), hits, len(y), x)
 
     def evaluate(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
-        """``test_loss`` (mean cross-entropy) and ``test_acc`` over ``batches``."""
-        test_loss, test_acc = evaluate(model, batches)
-        return {"test_loss": test_loss, "test_acc": test_acc}
+        """``test_loss`` (mean cross-entropy), ``test_acc`` and ``test_acc5`` over ``batches``."""
+        return evaluate(model, batches)

@@ -62,7 +62,7 @@ from normact.train.store import DONE_STATUSES, ResultsStore
 
 log = logging.getLogger("normact.train")
 
-BUILTIN_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time")
+BUILTIN_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "test_acc5", "lr", "time")
 
 
 class Splits(Protocol):
