@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from normact.data import CorruptDataError, MissingDataError, load_dataset
+from normact.data.subword import SubwordVocab
 
 TRAIN = [
     ("Ein Haus.", "A house."),
@@ -39,6 +40,7 @@ def test_iwslt(tmp_path):
     assert len(splits.test) == 2 and test_src.shape[1] == 11  # every test pair is kept, at full length
     assert src_vocab.decode(test_src[0].tolist()) == ["ein", "<unk>", ".", "<eos>"]
     assert splits.num_classes == len(tgt_vocab)
+    assert splits.references == ("a tree.", "this is a very long test .")  # lowercased text, as in the file
 
 
 def test_iwslt_other_direction_and_test_split(tmp_path):
@@ -63,3 +65,42 @@ def test_iwslt_missing_test(tmp_path):
     with pytest.raises(MissingDataError) as err:
         load_dataset("iwslt", root=tmp_path)
     assert str(tmp_path / "test.de") in str(err.value) and "one sentence per line" in str(err.value)
+
+
+@pytest.mark.parametrize("tokenizer", ["unigram", "bpe"])
+def test_iwslt_subwords(tmp_path, tokenizer):
+    write_pairs(tmp_path, "train", TRAIN)
+    write_pairs(tmp_path, "test", TEST)
+    splits = load_dataset("iwslt", root=tmp_path, max_len=None, max_vocab=30, tokenizer=tokenizer)
+    src_vocab, tgt_vocab = splits.vocab, splits.target_vocab
+    assert isinstance(tgt_vocab, SubwordVocab) and len(tgt_vocab) <= 34 and "house" not in src_vocab.stoi
+    src, tgt = splits.train.tensors
+    assert len(splits.train) == 3  # the pair with an empty source is dropped
+    for row, line in zip(tgt.tolist(), [t.lower() for s, t in TRAIN if s], strict=True):
+        stop = row.index(3)
+        assert row[0] == 2 and min(row[1:stop]) >= 4 and not any(row[stop + 1 :])  # <bos> pieces <eos> pad
+        assert tgt_vocab.to_text(row[1:stop]) == line
+    assert src_vocab.to_text(src[0].tolist()[: src[0].tolist().index(3)]) == "ein haus."
+    assert splits.references == ("a tree.", "this is a very long test .")
+    again = load_dataset("iwslt", root=tmp_path, max_len=None, max_vocab=30, tokenizer=tokenizer)
+    assert all(a.equal(b) for a, b in zip(splits.train.tensors + splits.test.tensors,
+                                          again.train.tensors + again.test.tensors))  # fmt: skip
+    # max_len counts pieces: sentences split into more pieces than words are dropped sooner
+    longest = int((tgt != 0).sum(1).max()) - 2
+    assert (
+        len(
+            load_dataset("iwslt", root=tmp_path, max_len=longest - 1, max_vocab=30, tokenizer=tokenizer).train
+        )
+        < 3
+    )
+
+
+def test_iwslt_bad_tokenizer_options(tmp_path):
+    write_pairs(tmp_path, "train", TRAIN)
+    write_pairs(tmp_path, "test", TEST)
+    with pytest.raises(
+        ValueError, match=r"unknown tokenizer 'spm'; choose from \['word', 'unigram', 'bpe'\]"
+    ):
+        load_dataset("iwslt", root=tmp_path, tokenizer="spm")
+    with pytest.raises(ValueError, match="max_vocab must be a number of subword pieces"):
+        load_dataset("iwslt", root=tmp_path, tokenizer="bpe", max_vocab=None)

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import pytest
@@ -125,18 +126,53 @@ def test_sentence_statistics_see_the_whole_target():
     assert not torch.allclose(model(src, changed)[:, :4], model(src, tgt)[:, :4])
 
 
-def test_greedy_decode_agrees_with_teacher_forcing():
+def test_greedy_translation_agrees_with_teacher_forcing():
     model = tiny(act="nrelu", norm_stats="token").eval()
     src, _ = batch()
-    ys = model.greedy_decode(src, BOS, EOS, max_len=8)
+    ys = model.translate(src, BOS, EOS, max_len=8, beam=1)
     assert ys.shape[0] == 3 and ys.shape[1] <= 8
     prefix = torch.cat([torch.full((3, 1), BOS), ys[:, :-1]], dim=1)
-    predicted = model(src, prefix).argmax(-1)
+    logits = model(src, prefix)
+    logits[..., [0, BOS]] = -math.inf  # never <pad> or <bos>
+    predicted = logits.argmax(-1)
     for row, p in zip(ys, predicted):
-        ends = (row == EOS).nonzero()
-        stop = int(ends[0]) + 1 if len(ends) else len(row)
-        assert torch.equal(row[:stop], p[:stop])
+        stop = int((row == EOS).nonzero()[0]) + 1  # every translation ends with <eos>
+        chosen = stop - 1 if stop == 8 else stop  # at max_len, <eos> ends it whatever the model says
+        assert torch.equal(row[:chosen], p[:chosen])
         assert torch.count_nonzero(row[stop:]) == 0  # padding after <eos>
+
+
+def _every_translation(model, src, max_len, vocab):
+    """Every sequence of at most ``max_len`` tokens ending in <eos>, with its teacher-forced log-prob."""
+    tokens = [t for t in range(vocab) if t not in (0, BOS, EOS)]
+    out = []
+    for length in range(1, max_len + 1):
+        for body in itertools.product(tokens, repeat=length - 1):
+            seq = torch.tensor([*body, EOS])
+            prefix = torch.cat([torch.tensor([BOS]), seq[:-1]])[None]
+            logp = model(src[None], prefix)[0].log_softmax(-1)
+            out.append((seq.tolist(), logp[torch.arange(length), seq].sum().item()))
+    return out
+
+
+def test_wide_beam_finds_the_best_translation():
+    """A beam wider than the whole search space prunes nothing: it returns the exhaustive search's best."""
+    torch.manual_seed(3)
+    vocab = 6  # <pad>, <unk>, <bos>, <eos> and two words: 3 tokens besides <eos>, 40 sequences of <= 4
+    model = create_model(
+        "transformer", num_classes=vocab, src_vocab_size=SRC_V, d_model=16, nhead=2, dim_feedforward=24,
+        num_encoder_layers=1, num_decoder_layers=2, dropout=0.0, act="nrelu", norm_stats="token",
+    ).eval()  # fmt: skip
+    src, _ = batch()
+    every = [_every_translation(model, s[s != 0], 4, vocab) for s in src]
+    picks = set()
+    for penalty in (0.0, 1.0, 2.0):
+        ys = model.translate(src, BOS, EOS, max_len=4, beam=40, length_penalty=penalty)
+        for row, candidates in zip(ys.tolist(), every, strict=True):
+            best = max(candidates, key=lambda c: c[1] / len(c[0]) ** penalty)[0]
+            assert row[: len(best)] == best and not any(row[len(best) :])
+            picks.add((penalty, len(best)))
+    assert len({length for _, length in picks}) > 1  # the penalties pick translations of other lengths
 
 
 def test_errors():
@@ -148,6 +184,8 @@ def test_errors():
         tiny(plain_top=3)
     with pytest.raises(ValueError, match=r"unknown norm_stats 'batch'"):
         tiny(norm_stats="batch")
+    with pytest.raises(ValueError, match=r"translate needs beam >= 1 and max_len >= 1, got beam=0"):
+        tiny().translate(batch()[0], BOS, EOS, max_len=5, beam=0)
     with pytest.raises(ValueError, match="the FFN activation must keep the width"):
         tiny(act="crelu")
     with pytest.raises(ValueError, match=r"unknown init 'he_normal'; choose from \['deepnorm', 'he'"):

@@ -1,8 +1,9 @@
-"""train.task=translation: teacher-forced loss by hand, BLEU of the greedy translations, a run end to end."""
+"""train.task=translation: teacher-forced loss by hand, sacreBLEU of the translations, a run end to end."""
 
 import math
 
 import pytest
+import sacrebleu
 import torch
 import torch.nn.functional as F
 
@@ -46,19 +47,21 @@ def tiny_transformer_config(data_root, **overrides):
 
 
 class Oracle(torch.nn.Module):
-    """A 'model' with fixed logits and greedy translations: the test targets, or <unk> everywhere."""
+    """A 'model' with fixed logits and fixed translations (of the whole batch, from ``translations``)."""
 
-    def __init__(self, vocab_size, translations):
+    def __init__(self, vocab_size, translations, beam=5, length_penalty=1.0):
         super().__init__()
         self.vocab_size, self.translations = vocab_size, translations
+        self.beam, self.length_penalty = beam, length_penalty
         self.w = torch.nn.Parameter(torch.zeros(()))
 
     def forward(self, src, tgt_in):
         g = torch.Generator().manual_seed(int(src.sum()))
         return torch.randn(*tgt_in.shape, self.vocab_size, generator=g)
 
-    def greedy_decode(self, src, bos, eos, max_len):
+    def translate(self, src, bos, eos, max_len, beam, length_penalty):
         assert max_len == 2 * src.shape[1] + 10
+        assert (beam, length_penalty) == (self.beam, self.length_penalty)  # the task's settings
         return self.translations(src)
 
 
@@ -67,14 +70,26 @@ def splits(tmp_path):
     return load_dataset("iwslt", root=write_copy_task(tmp_path / "data" / "iwslt"))
 
 
-def test_evaluation_by_hand(splits):
-    task = TranslationTask(splits)
+def _batches(splits):
     src, tgt = splits.test.tensors
-    vocab = splits.target_vocab
-    batches = [(src[:4], tgt[:4]), (src[4:], tgt[4:])]
-    model = Oracle(
-        len(vocab), lambda s: tgt[:4, 1:] if s.shape[0] == 4 and (s == src[:4]).all() else tgt[4:, 1:]
-    )
+    return [(src[:4], tgt[:4]), (src[4:], tgt[4:])]
+
+
+def _targets(splits, shift=0):
+    """Translations that are the test targets (``shift``: each batch's, rotated by ``shift`` sentences)."""
+    src, tgt = splits.test.tensors
+
+    def translations(s):
+        rows = slice(0, 4) if s.shape[0] == 4 and (s == src[:4]).all() else slice(4, None)
+        return tgt[rows, 1:].roll(shift, 0)
+
+    return translations
+
+
+def test_evaluation_by_hand(splits):
+    task = TranslationTask(splits, beam=3, length_penalty=0.6)
+    vocab, batches = splits.target_vocab, _batches(splits)
+    model = Oracle(len(vocab), _targets(splits), beam=3, length_penalty=0.6)
     out = task.evaluate(model, batches)
     loss = hits = tokens = 0.0
     for s, t in batches:
@@ -88,8 +103,30 @@ def test_evaluation_by_hand(splits):
     assert out["test_loss"] == pytest.approx(loss / tokens, rel=1e-6)
     assert out["test_acc"] == pytest.approx(hits / tokens)
     assert out["bleu"] == pytest.approx(100.0)  # the references themselves
-    unk = Oracle(len(vocab), lambda s: torch.full((s.shape[0], 7), vocab.unk_index))
-    assert task.evaluate(unk, batches)["bleu"] == 0.0  # a predicted <unk> never matches
+
+
+def test_bleu_is_sacrebleu_of_the_text(splits, tmp_path):
+    """BLEU of shuffled translations equals sacreBLEU on the test file's own lines, shuffled alike."""
+    lines = (tmp_path / "data" / "iwslt" / "test.en").read_text().splitlines()
+    shuffled = [lines[(i - 1) % 4] for i in range(4)] + [lines[4 + (i - 1) % 4] for i in range(4)]
+    expected = sacrebleu.corpus_bleu(shuffled, [lines]).score
+    assert 0 < expected < 100
+    task = TranslationTask(splits)
+    assert task.evaluate(Oracle(len(splits.target_vocab), _targets(splits, 1)), _batches(splits))["bleu"] == (
+        pytest.approx(expected)
+    )
+    unk = Oracle(
+        len(splits.target_vocab), lambda s: torch.full((s.shape[0], 7), splits.target_vocab.unk_index)
+    )
+    assert task.evaluate(unk, _batches(splits))["bleu"] == 0.0  # a predicted <unk> never matches
+
+
+def test_subword_translations_are_detokenised(tmp_path):
+    """With subword pieces, the test targets' pieces decode to the reference text: BLEU 100."""
+    root = write_copy_task(tmp_path / "data" / "iwslt")
+    data = load_dataset("iwslt", root=root, tokenizer="bpe", max_vocab=40)
+    out = TranslationTask(data).evaluate(Oracle(len(data.target_vocab), _targets(data)), _batches(data))
+    assert out["bleu"] == pytest.approx(100.0)
 
 
 def test_training_loss_has_label_smoothing(splits):
@@ -134,3 +171,9 @@ def test_translation_needs_parallel_text_and_no_mixup(tmp_path):
         load_config({}, ["train.task=regression"])
     with pytest.raises(ValueError, match="label_smoothing' must be in \\[0, 1\\)"):
         load_config({}, ["train.label_smoothing=1.0"])
+    with pytest.raises(ValueError, match=r"'train\.beam' must be >= 1, got 0"):
+        load_config({}, ["train.task=translation", "train.beam=0"])
+    with pytest.raises(ValueError, match=r"'train\.length_penalty' must be a finite number, got nan"):
+        load_config({"train": {"task": "translation", "length_penalty": math.nan}})
+    with pytest.raises(ValueError, match=r"'train\.beam' works with train\.task=translation only"):
+        load_config({}, ["train.beam=1"])

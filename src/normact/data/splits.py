@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from normact.data.subword import SubwordVocab
 from normact.data.vocab import Vocab
 
 
@@ -29,8 +30,9 @@ class DataSplits:
     mean: tuple[float, ...] | None = None  # per channel, of the training images; None for tabular/text
     std: tuple[float, ...] | None = None
     classes: tuple[str, ...] | None = None  # class names, index = label
-    vocab: Vocab | None = None  # of the input tokens (text sets)
-    target_vocab: Vocab | None = None  # of the target tokens (translation)
+    vocab: Vocab | SubwordVocab | None = None  # of the input tokens (text sets)
+    target_vocab: Vocab | SubwordVocab | None = None  # of the target tokens (translation)
+    references: tuple[str, ...] | None = None  # the test split's target sentences as text (translation)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,10 @@ class Vocab:
         """Tokens of `ids`, leaving out padding."""
         return [self.itos[i] for i in ids if i != self.pad_index]
 
+    def to_text(self, ids: Iterable[int]) -> str:
+        """The tokens of `ids` joined by single spaces (no detokenisation), leaving out padding."""
+        return " ".join(self.decode(ids))
+
     def __repr__(self) -> str:
         return f"Vocab(size={len(self)}, specials={self.itos[: self.num_specials]})"
 

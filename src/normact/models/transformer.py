@@ -17,7 +17,7 @@ Post-LN Transformer) and the weights keep PyTorch's initialisation.
 Instance-wise statistics (``norm_stats``): ``"sentence"`` (default, SEED-NOTES' "each sample's own
 statistics") normalizes over each sentence's positions and features. This includes padded positions,
 and in training a decoder position's scale then depends (through two scalars) on the later positions of
-its sentence, which greedy decoding, seeing only the prefix, cannot reproduce exactly. ``"token"`` uses
+its sentence, which decoding, seeing only the prefix, cannot reproduce exactly. ``"token"`` uses
 each position's own features (like LayerNorm): causal and blind to padding.
 """
 
@@ -272,18 +272,54 @@ class Transformer(nn.Module):
         return self.decode(tgt, *self.encode(src))
 
     @torch.no_grad()
-    def greedy_decode(self, src: Tensor, bos: int, eos: int, max_len: int) -> Tensor:
-        """Greedy translations ``(N, <= max_len)`` of ``src``, without ``<bos>``; padded after ``<eos>``."""
+    def translate(
+        self, src: Tensor, bos: int, eos: int, max_len: int, beam: int = 5, length_penalty: float = 1.0
+    ) -> Tensor:
+        """Beam-search translations ``(N, <= max_len)`` of ``src``, without ``<bos>``, padded after ``<eos>``.
+
+        fairseq's beam search: each step extends every live hypothesis by every token (never
+        ``<pad>`` or ``<bos>``) and ranks the ``2 * beam`` best extensions of each sentence by their
+        summed log-probability; an extension ending in ``eos`` among the first ``beam`` is finished,
+        scored ``log p / length ** length_penalty`` (length in tokens, ``<eos>`` included), and the
+        ``beam`` best others go on. A sentence is done when it has ``beam`` finished hypotheses; at
+        ``max_len`` tokens every live one is ended with ``<eos>``. The best-scored finished hypothesis is
+        returned. ``beam=1`` is greedy decoding (each step's most likely token), whatever the penalty.
+        """
+        if beam < 1 or max_len < 1:
+            raise ValueError(f"translate needs beam >= 1 and max_len >= 1, got {beam=}, {max_len=}")
+        n, k, device = src.shape[0], beam, src.device
         memory, mask = self.encode(src)
-        ys = torch.full((src.shape[0], 1), bos, dtype=torch.long, device=src.device)
-        done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
-        for _ in range(max_len):
-            token = self.decode(ys, memory, mask)[:, -1].argmax(-1).masked_fill(done, self.pad_index)
-            ys = torch.cat([ys, token[:, None]], dim=1)
-            done |= token == eos
+        memory, mask = memory.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)  # (N*K, S, D)
+        ys = torch.full((n * k, 1), bos, dtype=torch.long, device=device)  # live prefixes, <bos> first
+        scores = torch.full((n, k), -math.inf, device=device)
+        scores[:, 0] = 0.0  # one live hypothesis per sentence at the start
+        finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
+        for length in range(1, max_len + 1):
+            logp = self.decode(ys, memory, mask)[:, -1].float().log_softmax(-1)  # (N*K, V)
+            logp[:, [self.pad_index, bos]] = -math.inf
+            if length == max_len:  # the last step ends every hypothesis
+                logp[:, torch.arange(logp.shape[1], device=device) != eos] = -math.inf
+            vocab = logp.shape[1]
+            total = (scores[:, :, None] + logp.view(n, k, vocab)).view(n, k * vocab)
+            top, index = total.topk(min(2 * k, k * vocab), dim=1)  # (N, 2K)
+            origin, token = index // vocab, index % vocab
+            ended = (token == eos) & torch.isfinite(top)
+            for i, j in ended[:, :k].nonzero().tolist():  # in rank order within each sentence
+                if len(finished[i]) < k:
+                    prefix = ys[i * k + origin[i, j], 1:].tolist()
+                    finished[i].append((top[i, j].item() / length**length_penalty, [*prefix, eos]))
+            done = torch.tensor([len(f) >= k for f in finished], device=device)
             if bool(done.all()):
                 break
-        return ys[:, 1:]
+            scores, order = top.masked_fill(token == eos, -math.inf).topk(k, dim=1)  # (N, K)
+            scores = scores.masked_fill(done[:, None], -math.inf)
+            rows = (torch.arange(n, device=device)[:, None] * k + origin.gather(1, order)).view(-1)
+            ys = torch.cat([ys[rows], token.gather(1, order).view(-1, 1)], dim=1)
+        best = [max(f, key=lambda hyp: hyp[0])[1] for f in finished]
+        out = torch.full((n, max(map(len, best))), self.pad_index, dtype=torch.long, device=device)
+        for i, hyp in enumerate(best):
+            out[i, : len(hyp)] = torch.tensor(hyp, device=device)
+        return out
 
 
 @register_model("transformer")

@@ -154,15 +154,24 @@ class TrainConfig:
     # tensorboard and csv write into the run's folder under out_dir
     loggers: list[Literal["tensorboard", "csv", "mlflow"]] = field(default_factory=list, metadata=_NO_HASH)
     # classification: cross-entropy on (x, y); translation: teacher-forced cross-entropy on (src, tgt)
-    # token ids with BLEU of greedy translations (docs/training.md)
+    # token ids with sacreBLEU of beam-search translations (docs/training.md)
     task: Literal["classification", "translation"] = field(default="classification", metadata=_HASH_IF_SET)
     label_smoothing: float = field(default=0.0, metadata=_HASH_IF_SET)  # of the training loss
+    # translation: beam size of the test translations (1: greedy decoding) and the length penalty, the
+    # exponent of the length a finished hypothesis's log-probability is divided by
+    beam: int = field(default=5, metadata=_HASH_IF_SET)
+    length_penalty: float = field(default=1.0, metadata=_HASH_IF_SET)
 
     def __post_init__(self) -> None:
         _at_least("train.epochs", self.epochs, 1)
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(
                 f"config key 'train.label_smoothing' must be in [0, 1), got {self.label_smoothing!r}"
+            )
+        _at_least("train.beam", self.beam, 1)
+        if not math.isfinite(self.length_penalty):
+            raise ConfigError(
+                f"config key 'train.length_penalty' must be a finite number, got {self.length_penalty!r}"
             )
         _at_least("train.threads", self.threads, 1)
         _at_least("train.probe_samples", self.probe_samples, 1)
@@ -195,6 +204,13 @@ class Config:
             raise ConfigError(
                 "config keys 'train.label_smoothing' and 'data.mixup_alpha' cannot both be set; "
                 "set one of them to 0"
+            )
+        decoding = [f for f in dataclasses.fields(TrainConfig) if f.name in ("beam", "length_penalty")]
+        changed = [f.name for f in decoding if getattr(self.train, f.name) != _default(f)]
+        if changed and self.train.task != "translation":
+            raise ConfigError(
+                f"config key 'train.{changed[0]}' works with train.task=translation only, "
+                f"got train.task={self.train.task!r}"
             )
         if self.data.mixup_alpha and self.train.task != "classification":
             raise ConfigError(
@@ -298,7 +314,8 @@ def config_hash(config: Config) -> str:
     and ``train.loggers``; ``train.device`` counts as its default (``cpu``), so a run keeps its key on
     any device; ``study``, ``variant`` and ``train.seed`` are included. Fields added later
     (``train.task``, ``train.label_smoothing``, ``schedule.warmup_steps``, ``train.precision``,
-    ``train.compile``, ``train.channels_last``, ``train.sync_bn``) count only when they differ from
+    ``train.compile``, ``train.channels_last``, ``train.sync_bn``, ``train.beam``,
+    ``train.length_penalty``) count only when they differ from
     their default, so configs that leave them alone keep the hash they had before those fields existed.
     """
     payload = json.dumps(_hashed(config), sort_keys=True, separators=(",", ":"))

@@ -746,4 +746,5 @@ def _build_task(config: Config, data: Splits, generator: torch.Generator) -> Tas
         return ClassificationTask(config.train.label_smoothing, config.data.mixup_alpha, generator)
     from normact.train.translation import TranslationTask
 
-    return TranslationTask(data, config.train.label_smoothing)
+    cfg = config.train
+    return TranslationTask(data, cfg.label_smoothing, cfg.beam, cfg.length_penalty)

@@ -1,21 +1,21 @@
 """The translation task of the runner (``train.task: translation``): a sequence-to-sequence model on pairs
-of token ids, trained with teacher forcing and evaluated with BLEU of its greedy translations.
+of token ids, trained with teacher forcing and evaluated with sacreBLEU of its beam-search translations.
 
-The data are ``(src, tgt)`` batches of int64 ids padded with 0, ``tgt = <bos> w_1 .. w_n <eos>`` (the
-``iwslt`` dataset's layout); the model is called as ``model(src, tgt_in)`` and returns next-token
-logits ``(N, T, V)`` and has ``greedy_decode(src, bos, eos, max_len)`` (``normact.models.Transformer``).
+The data are ``(src, tgt)`` batches of int64 ids padded with 0, ``tgt = <bos> w_1 .. w_n <eos>``, with
+source and target vocabularies and the test targets as text (the ``iwslt`` dataset's layout); the model
+is called as ``model(src, tgt_in)``, returns next-token logits ``(N, T, V)`` and has
+``translate(src, bos, eos, max_len, beam, length_penalty)`` (``normact.models.Transformer``).
 
 - Training loss: cross-entropy of ``model(src, tgt[:, :-1])`` against ``tgt[:, 1:]`` over the target
   tokens that are not padding, with ``train.label_smoothing``; ``train_acc`` is the fraction of those
   tokens predicted right.
 - Evaluation: the same loss without label smoothing (``test_loss``, per target token), token accuracy
-  (``test_acc``), and ``bleu``: corpus BLEU (``normact.train.bleu``, in points, 0-100) of greedy
-  translations of every test source, each at most ``2 * S + 10`` tokens (S the batch's padded source
-  length), against the test targets. Both sides are cut at their first ``<eos>``; padding, ``<bos>`` and
-  ``<eos>`` are dropped, and a predicted ``<unk>`` never matches (the reference's out-of-vocabulary
-  words are ``<unk>`` too, and would otherwise be matched for free). BLEU is computed on the lowercased
-  word tokens of ``normact.data.vocab.tokenize``, not on detokenised text as sacreBLEU does, so it is
-  comparable between our runs and only roughly with published scores.
+  (``test_acc``), and ``bleu``: sacreBLEU's corpus BLEU (in points, 0-100; its defaults: 13a
+  tokenisation, exponential smoothing, case-sensitive, on text lowercased or not by the dataset) of the
+  translations of every test source (``train.beam`` hypotheses, 1 for greedy decoding; each at most
+  ``2 * S + 10`` tokens, S the batch's padded source length) against the test targets as text. A
+  translation is cut at its first ``<eos>`` and turned into text by the target vocabulary (subword
+  pieces detokenised, words joined by spaces); ``<unk>`` becomes text no reference contains.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from normact.train.bleu import corpus_bleu
 from normact.train.classification import Step
 
-__all__ = ["TranslationTask", "strip_tokens"]
+__all__ = ["TranslationTask", "corpus_bleu", "strip_tokens"]
 
 
 def strip_tokens(ids: Iterable[int], eos: int, drop: set[int]) -> list[int]:
@@ -44,19 +43,33 @@ def strip_tokens(ids: Iterable[int], eos: int, drop: set[int]) -> list[int]:
     return out
 
 
+def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:
+    """sacreBLEU's corpus BLEU (0-100, default settings) of detokenised ``hypotheses``, one reference each."""
+    try:
+        from sacrebleu.metrics import BLEU
+    except ImportError as err:
+        message = "translation BLEU needs the sacrebleu package: pip install 'normact[translation]'"
+        raise ImportError(message) from err
+    if len(hypotheses) != len(references):
+        raise ValueError(f"need one reference per hypothesis, got {len(hypotheses)} and {len(references)}")
+    return BLEU().corpus_score(hypotheses, [references]).score
+
+
 class TranslationTask:
     """Teacher-forced training and BLEU evaluation of a translation model (see the module docstring)."""
 
-    def __init__(self, data: Any, label_smoothing: float = 0.0) -> None:
-        vocab = getattr(data, "target_vocab", None)
-        if vocab is None or getattr(data, "vocab", None) is None:
+    def __init__(
+        self, data: Any, label_smoothing: float = 0.0, beam: int = 5, length_penalty: float = 1.0
+    ) -> None:
+        vocab, references = getattr(data, "target_vocab", None), getattr(data, "references", None)
+        if vocab is None or getattr(data, "vocab", None) is None or references is None:
             raise ValueError(
                 "train.task=translation needs a parallel-text dataset with source and target vocabularies "
-                "(e.g. data.name=iwslt)"
+                "and the test targets as text (e.g. data.name=iwslt)"
             )
-        self.pad, self.unk = vocab.pad_index, vocab.unk_index
-        self.bos, self.eos = vocab.stoi["<bos>"], vocab.stoi["<eos>"]
-        self.label_smoothing = label_smoothing
+        self.vocab, self.references = vocab, list(references)
+        self.pad, self.bos, self.eos = vocab.pad_index, vocab.stoi["<bos>"], vocab.stoi["<eos>"]
+        self.label_smoothing, self.beam, self.length_penalty = label_smoothing, beam, length_penalty
         self.model_kwargs = {"src_vocab_size": len(data.vocab)}
 
     def step(self, model: nn.Module, src: Tensor, tgt: Tensor) -> Step:
@@ -75,21 +88,29 @@ class TranslationTask:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
-        """``test_loss`` and ``test_acc`` per target token, and ``bleu`` of greedy translations (0-100)."""
+        """``test_loss`` and ``test_acc`` per target token, and ``bleu`` of the translations (0-100).
+
+        ``batches`` are the whole test split in order: the i-th translation is scored against the i-th
+        reference.
+        """
         loss = torch.zeros((), dtype=torch.float64)
         hits = tokens = 0
-        hypotheses, references = [], []
+        hypotheses = []
         drop = {self.pad, self.bos}
         for src, tgt in batches:
             batch_loss, batch_hits, n = self._loss(model, src, tgt, 0.0)
             loss += batch_loss.double().cpu() * n.cpu()
             hits, tokens = hits + int(batch_hits), tokens + int(n)
-            out = model.greedy_decode(src, self.bos, self.eos, 2 * src.shape[1] + 10)
-            for hyp, ref in zip(out.tolist(), tgt.tolist(), strict=True):
-                hypotheses.append([-1 if i == self.unk else i for i in strip_tokens(hyp, self.eos, drop)])
-                references.append(strip_tokens(ref, self.eos, drop))
+            max_len = 2 * src.shape[1] + 10
+            out = model.translate(src, self.bos, self.eos, max_len, self.beam, self.length_penalty)
+            hypotheses += [self.vocab.to_text(strip_tokens(hyp, self.eos, drop)) for hyp in out.tolist()]
+        if len(hypotheses) != len(self.references):
+            raise ValueError(
+                f"translation evaluation got {len(hypotheses)} test sentences "
+                f"for {len(self.references)} references"
+            )
         return {
             "test_loss": float(loss) / tokens,
             "test_acc": hits / tokens,
-            "bleu": 100 * corpus_bleu(hypotheses, references),
+            "bleu": corpus_bleu(hypotheses, self.references),
         }

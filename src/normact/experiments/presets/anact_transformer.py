@@ -43,13 +43,15 @@ PAPER_BLEU: dict[str, tuple[float, float]] = {
 def _build(runs: StudyRuns, report: Report) -> None:
     bleu = {v: runs.series(v, "bleu") for v in runs.complete_variants()}
     last = {v: per_run(b, lambda r: r[-1], 0.0) for v, b in bleu.items()}  # 0: no BLEU at all
-    report.sections += [Section(f"Table {t}, ours and the paper's", _table(t, last)) for t in ROWS]
+    beam = runs.base.train.beam
+    decoding = "greedy" if beam == 1 else f"beam {beam}"
+    report.sections += [Section(f"Table {t}, ours and the paper's", _table(t, last, decoding)) for t in ROWS]
     report.figures.append(
-        Figure("bleu", "Median BLEU per epoch (greedy, test set)", lambda f: _draw(f, bleu))
+        Figure("bleu", f"Median BLEU per epoch ({decoding}, test set)", lambda f: _draw(f, bleu))
     )
 
 
-def _table(table: int, last: dict[str, np.ndarray]) -> str:
+def _table(table: int, last: dict[str, np.ndarray], decoding: str) -> str:
     rows = []
     for label, prefix in ROWS[table]:
         cells = []
@@ -67,8 +69,8 @@ def _table(table: int, last: dict[str, np.ndarray]) -> str:
         rows.append([label, *cells])
     depth = "12L-12L" if table == 6 else "6L-6L"
     return (
-        f"{depth}: BLEU after the last epoch, ours as median [min, max] over runs (greedy, lowercased word "
-        "tokens) / the paper's greedy BLEU (beam 5 in parentheses; '–': not run).\n\n"
+        f"{depth}: BLEU after the last epoch, ours as median [min, max] over runs (sacreBLEU, {decoding}) "
+        "/ the paper's greedy BLEU (beam 5 in parentheses; '–': not run).\n\n"
         + markdown_table(["activation", *(f"FFN 512x{w}" for w in FFN)], rows)
     )
 
