@@ -315,8 +315,8 @@ def config_hash(config: Config) -> str:
     any device; ``study``, ``variant`` and ``train.seed`` are included. Fields added later
     (``train.task``, ``train.label_smoothing``, ``schedule.warmup_steps``, ``train.precision``,
     ``train.compile``, ``train.channels_last``, ``train.sync_bn``, ``train.beam``,
-    ``train.length_penalty``) count only when they differ from
-    their default, so configs that leave them alone keep the hash they had before those fields existed.
+    ``train.length_penalty``) count only when they differ from their default, so configs that leave
+    them alone keep the hash they had before those fields existed.
     """
     payload = json.dumps(_hashed(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
