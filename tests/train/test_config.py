@@ -144,7 +144,8 @@ def test_fields_added_later_are_hashed_only_when_set():
     left_out = [("data", "root"), ("data", "workers"), ("train", "threads"), ("train", "out_dir"),
                 ("train", "progress"), ("train", "loggers"), ("train", "task"), ("train", "label_smoothing"),
                 ("schedule", "warmup_steps"), ("train", "precision"), ("train", "compile"),
-                ("train", "channels_last"), ("train", "sync_bn")]  # fmt: skip
+                ("train", "channels_last"), ("train", "sync_bn"), ("train", "beam"),
+                ("train", "length_penalty")]  # fmt: skip
     for section, key in left_out:
         del raw[section][key]
     old = hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -155,3 +156,6 @@ def test_fields_added_later_are_hashed_only_when_set():
                      "train.precision=bf16", "train.compile=true", "train.channels_last=true",
                      "train.sync_bn=true"):  # fmt: skip
         assert config_hash(with_overrides(cfg, [override])) != old, override
+    translation = config_hash(with_overrides(cfg, ["train.task=translation"]))
+    for override in ("train.beam=1", "train.length_penalty=0.6"):
+        assert config_hash(with_overrides(cfg, ["train.task=translation", override])) != translation, override
