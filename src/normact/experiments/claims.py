@@ -168,7 +168,7 @@ def parse_metrics(raw: Any, where: str) -> dict[str, Metric]:
     out = {}
     for name, spec in raw.items():
         at = f"{where}, metric {name!r}"
-        _check(spec, _METRIC_KEYS, at)
+        check_fields(spec, _METRIC_KEYS, at)
         if bool(spec.get("custom")) == ("key" in spec or "family" in spec):
             raise ConfigError(f"{at}: give exactly one of key, family or custom: true")
         m = Metric(name=str(name), **{k: v for k, v in spec.items()})
@@ -197,7 +197,7 @@ def parse_claims(
     for i, spec in enumerate(raw):
         text = spec.get("text") if isinstance(spec, Mapping) else None
         at = f"{where}, claim {i + 1} ({text!r})" if text else f"{where}, claim {i + 1}"
-        _check(spec, _CLAIM_KEYS, at, required=("text", "metric", "test", "direction"))
+        check_fields(spec, _CLAIM_KEYS, at, required=("text", "metric", "test", "direction"))
         claim = Claim(
             text=" ".join(str(spec["text"]).split()),
             metric=str(spec["metric"]),
@@ -338,16 +338,20 @@ def min_p(c: Claim, seeds: int, n_arms: int) -> float:
     return 1 / math.comb(sum(sizes), sizes[0])  # rank-sum and Fisher's test alike
 
 
-def _check(raw: Any, valid: Iterable[str], at: str, required: Iterable[str] = ()) -> None:
+def check_fields(
+    raw: Any, valid: Iterable[str], at: str, required: Iterable[str] = (), noun: str = "field"
+) -> None:
+    """Raise a ``ConfigError`` naming ``at`` unless ``raw`` is a mapping of ``valid`` names holding every
+    ``required`` one (``noun`` is what the messages call a name: field, key)."""
     valid = tuple(valid)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{at} must be a mapping, got {raw!r}")
     unknown = [k for k in raw if k not in valid]
     if unknown:
-        raise ConfigError(f"{at}: unknown field {unknown[0]!r}; valid fields: {', '.join(valid)}")
+        raise ConfigError(f"{at}: unknown {noun} {unknown[0]!r}; valid {noun}s: {', '.join(valid)}")
     missing = [k for k in required if k not in raw]
     if missing:
-        raise ConfigError(f"{at}: missing field {missing[0]!r}")
+        raise ConfigError(f"{at}: missing {noun} {missing[0]!r}")
 
 
 def _choice(value: Any, valid: tuple[str, ...], at: str, field: str) -> None:

@@ -44,7 +44,15 @@ from typing import Any
 
 import yaml
 
-from normact.experiments.claims import Claim, Metric, min_p, parse_claims, parse_metrics, validate_claim
+from normact.experiments.claims import (
+    Claim,
+    Metric,
+    check_fields,
+    min_p,
+    parse_claims,
+    parse_metrics,
+    validate_claim,
+)
 from normact.experiments.verdict import ALPHA
 from normact.train.config import ConfigError, load_config, parse_override, with_overrides
 from normact.train.sweep import Sweep
@@ -211,12 +219,12 @@ def load_preset(path: str | Path) -> Preset:
     with path.open() as f:
         raw = yaml.safe_load(f) or {}
     where = f"preset file {str(path)!r}"
-    _check_keys(raw, _KEYS, where, required=_REQUIRED)
+    check_fields(raw, _KEYS, where, required=_REQUIRED, noun="key")
     variants = _variants(raw["variants"], where)
     scales = {}
     for name, spec in raw["scales"].items():
         at = f"{where}, scale {name!r}"
-        _check_keys(spec, _SCALE_KEYS, at, required=("seeds", "minutes"))
+        check_fields(spec, _SCALE_KEYS, at, required=("seeds", "minutes"), noun="key")
         own = _variants(spec["variants"], at) if "variants" in spec else None
         names = list(variants if own is None else own)
         scales[str(name)] = Scale(
@@ -261,17 +269,6 @@ def _variants(raw: Any, where: str) -> dict[str, dict[str, Any]]:
         else:
             raise ConfigError(f"{where}: variant {name!r} must be a mapping or a list of key=value")
     return variants
-
-
-def _check_keys(raw: Any, valid: tuple[str, ...], where: str, required: tuple[str, ...]) -> None:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} must hold a mapping, got {raw!r}")
-    unknown = [k for k in raw if k not in valid]
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
-    missing = [k for k in required if k not in raw]
-    if missing:
-        raise ConfigError(f"{where}: missing key {missing[0]!r}")
 
 
 def _variant_config(raw: Any, variants: list[str], where: str) -> dict[str, dict[str, Any]]:
