@@ -64,3 +64,20 @@ def test_shards_of_the_ranks_make_up_the_one_process_batches(make):
         assert [ranks[r][i][0] for r in range(3)] == [ids[r::3] for r in range(3)]
     with pytest.raises(ValueError, match="the last batch has 1 samples, fewer than the 2 processes"):
         Batches(make(13), 6, shard=(0, 2))
+
+
+@pytest.mark.parametrize(
+    "make", [lambda n: TensorDataset(torch.arange(n).float()[:, None], torch.arange(n)), Pairs]
+)
+def test_ranks_splitting_the_batches_see_each_batch_once(make):
+    def epoch(every):
+        return _epoch(Batches(make(11), 3, generator=torch.Generator().manual_seed(4), every=every))
+
+    whole = epoch((0, 1))  # batches of 3, 3, 3, 2
+    ranks = [epoch((r, 3)) for r in range(3)]
+    assert [len(r) for r in ranks] == [2, 1, 1]
+    assert [len(Batches(make(11), 3, every=(r, 3))) for r in range(3)] == [2, 1, 1]
+    assert [ranks[i % 3][i // 3] for i in range(4)] == whole  # whole batches, in turn
+    assert _epoch(Batches(make(4), 3, every=(2, 3))) == []  # more ranks than batches: nothing to do
+    with pytest.raises(ValueError, match=r"splits its samples \(shard\) or its batches \(every\), not both"):
+        Batches(make(12), 6, shard=(0, 2), every=(0, 2))

@@ -5,11 +5,14 @@ import math
 import pytest
 import sacrebleu
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from normact.data import load_dataset
 from normact.functional import fused_kernels
-from normact.train import ResultsStore, load_config, train
+from normact.train import Batches, ResultsStore, load_config, train
+from normact.train.distributed import World
 from normact.train.translation import TranslationTask, strip_tokens
 
 WORDS = ["eins", "zwei", "drei", "vier", "fuenf", "sechs"]
@@ -177,3 +180,40 @@ def test_translation_needs_parallel_text_and_no_mixup(tmp_path):
         load_config({"train": {"task": "translation", "length_penalty": math.nan}})
     with pytest.raises(ValueError, match=r"'train\.beam' works with train\.task=translation only"):
         load_config({}, ["train.beam=1"])
+
+
+def _by_source(splits):
+    """The test targets of each source row, in any batch, but the first sentence's translated wrongly."""
+    src, tgt = splits.test.tensors
+
+    def translations(s):
+        rows = [int((src == row).all(1).nonzero()[0]) for row in s]
+        out = tgt[rows, 1:].clone()
+        out[torch.tensor(rows) == 0] = 4  # a word the reference lacks, so BLEU is below 100
+        return out
+
+    return translations
+
+
+def _evaluate_share(rank, world, init_file, root, out_dir):
+    """One rank of a 2-process evaluation: its share of the test batches, the metrics of all of them."""
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    splits = load_dataset("iwslt", root=root)
+    task = TranslationTask(splits, beam=3, world=World(rank, world))
+    model = Oracle(len(splits.target_vocab), _by_source(splits), beam=3)
+    torch.save(task.evaluate(model, Batches(splits.test, 3, every=(rank, world))), f"{out_dir}/{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_evaluation_split_over_two_processes_equals_one(splits, tmp_path):
+    """Each rank translates batches rank, rank + 2, ...; loss, accuracy and BLEU are the whole set's."""
+    root = tmp_path / "data"
+    mp.spawn(_evaluate_share, args=(2, str(tmp_path / "init"), str(root), str(tmp_path)), nprocs=2)
+    model = Oracle(len(splits.target_vocab), _by_source(splits), beam=3)
+    one = TranslationTask(splits, beam=3).evaluate(model, Batches(splits.test, 3))
+    assert 0 < one["bleu"] < 100
+    for got in (torch.load(tmp_path / f"{r}.pt") for r in range(2)):
+        assert got.keys() == one.keys()
+        assert got["test_loss"] == pytest.approx(one["test_loss"], rel=1e-12)
+        assert got["test_acc"] == one["test_acc"]
+        assert got["bleu"] == one["bleu"]  # the translations gathered in the test set's order

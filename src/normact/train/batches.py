@@ -49,6 +49,9 @@ class Batches:
         shard: ``(rank, world)``: deliver samples ``rank, rank + world, ...`` of each batch, so that
             ``world`` processes together see the batches of ``batch_size`` one process would (the order
             drawn from ``generator`` is the same on every rank); ``len`` counts the whole batches.
+        every: ``(rank, world)``: deliver only batches ``rank, rank + world, ...``, whole, so that ``world``
+            processes split an evaluation over the batches one process would see; ``len`` counts this
+            rank's batches (possibly none).
     """
 
     def __init__(
@@ -64,10 +67,14 @@ class Batches:
         transform_generator: torch.Generator | None = None,
         workers: int = 0,
         shard: tuple[int, int] = (0, 1),
+        every: tuple[int, int] = (0, 1),
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.rank, self.world = shard
+        if shard[1] > 1 and every[1] > 1:
+            raise ValueError("a Batches splits its samples (shard) or its batches (every), not both")
+        self.every = every
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.generator = generator
@@ -84,9 +91,9 @@ class Batches:
             subset = dataset if self.size == size else Subset(dataset, range(self.size))
             sampler = RandomSampler(subset, generator=generator) if generator is not None else None
             batching = {"batch_size": batch_size, "sampler": sampler, "drop_last": drop_last}
-            if self.world > 1:
+            if self.world > 1 or every[1] > 1:
                 batches = BatchSampler(sampler or SequentialSampler(subset), batch_size, drop_last)
-                batching = {"batch_sampler": _Shard(batches, self.rank, self.world)}
+                batching = {"batch_sampler": _Shard(batches, *shard, *every)}
             self.loader = DataLoader(
                 subset,
                 **batching,
@@ -97,7 +104,7 @@ class Batches:
                 # loader does, so the run's random streams do not depend on ``workers``
                 persistent_workers=False,
             )
-        if len(self) == 0:
+        if self._batches() == 0:
             raise ValueError(f"{self.size} samples give no batch of size {batch_size} with drop_last")
         last = self.size % batch_size
         if self.world > 1 and not drop_last and 0 < last < self.world:
@@ -107,6 +114,11 @@ class Batches:
             )
 
     def __len__(self) -> int:
+        rank, world = self.every
+        return len(range(rank, self._batches(), world))
+
+    def _batches(self) -> int:
+        """The whole batches of an epoch, over every rank."""
         rounding = math.floor if self.drop_last else math.ceil
         return rounding(self.size / self.batch_size)
 
@@ -125,9 +137,9 @@ class Batches:
         order = None
         if self.generator is not None:
             order = torch.randperm(self.size, generator=self.generator).to(self.device)
-        for i in range(len(self)):
+        for i in range(self.every[0], self._batches(), self.every[1]):
             lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, self.size)
-            if order is None and self.world == 1:
+            if order is None and self.world == 1:  # a view, no copy
                 yield x[lo:hi], y[lo:hi]
             else:
                 idx = order[lo:hi] if order is not None else torch.arange(lo, hi, device=self.device)
@@ -136,14 +148,18 @@ class Batches:
 
 
 class _Shard(Sampler[list[int]]):
-    """Positions ``rank, rank + world, ...`` of each batch of ``batches``."""
+    """Positions ``rank, rank + world, ...`` of batches ``batch_rank, batch_rank + batch_world, ...``."""
 
-    def __init__(self, batches: BatchSampler, rank: int, world: int) -> None:
+    def __init__(
+        self, batches: BatchSampler, rank: int, world: int, batch_rank: int, batch_world: int
+    ) -> None:
         self.batches, self.rank, self.world = batches, rank, world
+        self.batch_rank, self.batch_world = batch_rank, batch_world
 
     def __iter__(self) -> Iterator[list[int]]:
-        for batch in self.batches:
-            yield batch[self.rank :: self.world]
+        for i, batch in enumerate(self.batches):
+            if i % self.batch_world == self.batch_rank:
+                yield batch[self.rank :: self.world]
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return len(range(self.batch_rank, len(self.batches), self.batch_world))

@@ -4,7 +4,8 @@ Training uses ``train.label_smoothing``, or mixup (``data.mixup_alpha`` > 0, ``n
 one Beta(alpha, alpha) weight and one pairing permutation per batch, drawn from the run's augmentation
 generator, and the two labels' losses mixed with that weight; ``train_acc`` then counts a prediction
 right in proportion to the label it matches. Evaluation is plain cross-entropy, top-1 accuracy and
-top-5 accuracy (top-``min(5, C)`` with ``C`` classes, so 1 by construction when ``C <= 5``).
+top-5 accuracy (top-``min(5, C)`` with ``C`` classes, so 1 by construction when ``C <= 5``); under
+torchrun each rank evaluates its share of the test batches and the sums are added over the ranks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from normact.train.distributed import World, reduce_sum
 
 __all__ = ["TOP_K", "ClassificationTask", "Step", "evaluate", "top_k_hits"]
 
@@ -41,23 +44,38 @@ def top_k_hits(logits: Tensor, y: Tensor, k: int = TOP_K) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], world: World | None = None
+) -> dict[str, float]:
     """``test_loss`` (mean cross-entropy), ``test_acc`` (top-1) and ``test_acc5`` (top-5) of ``model``.
 
     Computed over ``batches`` in eval mode (the model's mode restored); ``test_acc5`` is top-``min(5, C)``.
+    With a distributed ``world`` each rank passes its share of the batches (``Batches(every=...)``) and
+    every rank gets the metrics of all of them.
     """
     training = model.training
     model.eval()
-    loss, correct, correct_k, count = 0.0, 0, 0, 0
+    sums = None  # loss, top-1 hits, top-k hits, samples; on the device, read once at the end
     try:
         for x, y in batches:
             logits = model(x)
-            loss += F.cross_entropy(logits.float(), y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-            correct_k += top_k_hits(logits, y).item()
-            count += len(y)
+            batch = torch.stack([
+                F.cross_entropy(logits.float(), y, reduction="sum").double(),
+                (logits.argmax(1) == y).sum().double(),
+                top_k_hits(logits, y).double(),
+                torch.tensor(len(y), dtype=torch.float64, device=y.device),
+            ])  # fmt: skip
+            sums = batch if sums is None else sums + batch
     finally:
         model.train(training)
+    device = next(model.parameters(), torch.empty(0)).device
+    if sums is None:  # this rank's share of the batches is empty
+        sums = torch.zeros(4, dtype=torch.float64, device=device)
+    if world is not None:
+        reduce_sum(world, sums)
+    loss, correct, correct_k, count = sums.tolist()
+    if count == 0:
+        raise ValueError("evaluate got no test samples")
     return {"test_loss": loss / count, "test_acc": correct / count, "test_acc5": correct_k / count}
 
 
@@ -67,11 +85,16 @@ class ClassificationTask:
     model_kwargs: dict[str, Any] = {}  # noqa: RUF012 (read only: no extra model arguments)
 
     def __init__(
-        self, label_smoothing: float = 0.0, mixup_alpha: float = 0.0, generator: torch.Generator | None = None
+        self,
+        label_smoothing: float = 0.0,
+        mixup_alpha: float = 0.0,
+        generator: torch.Generator | None = None,
+        world: World | None = None,
     ) -> None:
         self.label_smoothing = label_smoothing
         self.mixup_alpha = mixup_alpha
         self.generator = generator
+        self.world = world  # evaluation's batches split over its ranks
 
     def step(self, model: nn.Module, x: Tensor, y: Tensor) -> Step:
         """The training loss of one batch (mean over its samples) and its correct predictions."""
@@ -89,4 +112,4 @@ class ClassificationTask:
 
     def evaluate(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
         """``test_loss`` (mean cross-entropy), ``test_acc`` and ``test_acc5`` over ``batches``."""
-        return evaluate(model, batches)
+        return evaluate(model, batches, self.world)

@@ -18,7 +18,16 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["World", "check_batch", "join", "local_device", "reduce_sum", "world_from_env", "wrap_model"]
+__all__ = [
+    "World",
+    "check_batch",
+    "gather_objects",
+    "join",
+    "local_device",
+    "reduce_sum",
+    "world_from_env",
+    "wrap_model",
+]
 
 # how long a collective waits for the other ranks; a rank that dies ends the job through torchrun first
 TIMEOUT = timedelta(minutes=10)
@@ -101,3 +110,12 @@ def reduce_sum(world: World, t: torch.Tensor) -> torch.Tensor:
     if world.distributed:
         dist.all_reduce(t)
     return t
+
+
+def gather_objects(world: World, obj: object) -> list[object]:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank; ``[obj]`` on one process."""
+    if not world.distributed:
+        return [obj]
+    out: list[object] = [None] * world.size
+    dist.all_gather_object(out, obj)
+    return out

@@ -404,7 +404,7 @@ class _Run:
         self.data_gen = torch.Generator().manual_seed(stream_seed(seed, 1))
         self.aug_gen = torch.Generator().manual_seed(stream_seed(seed, 2))
         dcfg = config.data
-        self.task = _build_task(config, data, self.aug_gen)
+        self.task = _build_task(config, data, self.aug_gen, world)
         normalize = _build_normalize(data) if dcfg.normalize else []
         if cfg.channels_last:
             normalize.append(_channels_last)
@@ -420,7 +420,8 @@ class _Run:
             shard=(world.rank, world.size),
         )
         test = {"device": device, "transforms": normalize, "workers": dcfg.workers}
-        self.test_batches = Batches(data.test, dcfg.eval_batch_size, **test)
+        # each rank evaluates batches rank, rank + world, ... and the task adds up the ranks' shares
+        self.test_batches = Batches(data.test, dcfg.eval_batch_size, every=(world.rank, world.size), **test)
         self.probe_batches = Batches(data.test, dcfg.eval_batch_size, limit=cfg.probe_samples, **test)
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global state user code draws from)
@@ -740,11 +741,11 @@ def _build_normalize(data: Splits) -> list[Transform]:
     return [Normalize(mean, std)]
 
 
-def _build_task(config: Config, data: Splits, generator: torch.Generator) -> Task:
-    """The task object of ``train.task``; mixup draws from ``generator``."""
+def _build_task(config: Config, data: Splits, generator: torch.Generator, world: World) -> Task:
+    """The task object of ``train.task``: mixup draws from ``generator``, evaluation split over ``world``."""
     if config.train.task == "classification":
-        return ClassificationTask(config.train.label_smoothing, config.data.mixup_alpha, generator)
+        return ClassificationTask(config.train.label_smoothing, config.data.mixup_alpha, generator, world)
     from normact.train.translation import TranslationTask
 
     cfg = config.train
-    return TranslationTask(data, cfg.label_smoothing, cfg.beam, cfg.length_penalty)
+    return TranslationTask(data, cfg.label_smoothing, cfg.beam, cfg.length_penalty, world)

@@ -16,6 +16,10 @@ is called as ``model(src, tgt_in)``, returns next-token logits ``(N, T, V)`` and
   ``2 * S + 10`` tokens, S the batch's padded source length) against the test targets as text. A
   translation is cut at its first ``<eos>`` and turned into text by the target vocabulary (subword
   pieces detokenised, words joined by spaces); ``<unk>`` becomes text no reference contains.
+
+Under torchrun each rank translates its share of the test batches (``Batches(every=...)``: batches
+``rank, rank + world, ...``); the sums are added over the ranks and the translations gathered in the
+test set's order, so every rank scores the whole test set as one process would.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from normact.train.classification import Step
+from normact.train.distributed import World, gather_objects, reduce_sum
 
 __all__ = ["TranslationTask", "corpus_bleu", "strip_tokens"]
 
@@ -59,7 +64,12 @@ class TranslationTask:
     """Teacher-forced training and BLEU evaluation of a translation model (see the module docstring)."""
 
     def __init__(
-        self, data: Any, label_smoothing: float = 0.0, beam: int = 5, length_penalty: float = 1.0
+        self,
+        data: Any,
+        label_smoothing: float = 0.0,
+        beam: int = 5,
+        length_penalty: float = 1.0,
+        world: World | None = None,
     ) -> None:
         vocab, references = getattr(data, "target_vocab", None), getattr(data, "references", None)
         if vocab is None or getattr(data, "vocab", None) is None or references is None:
@@ -71,6 +81,7 @@ class TranslationTask:
         self.pad, self.bos, self.eos = vocab.pad_index, vocab.stoi["<bos>"], vocab.stoi["<eos>"]
         self.label_smoothing, self.beam, self.length_penalty = label_smoothing, beam, length_penalty
         self.model_kwargs = {"src_vocab_size": len(data.vocab)}
+        self.world = world if world is not None else World()  # evaluation's batches split over its ranks
 
     def step(self, model: nn.Module, src: Tensor, tgt: Tensor) -> Step:
         """Training loss (mean over target tokens), correct tokens and the number of target tokens."""
@@ -90,27 +101,33 @@ class TranslationTask:
     def evaluate(self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
         """``test_loss`` and ``test_acc`` per target token, and ``bleu`` of the translations (0-100).
 
-        ``batches`` are the whole test split in order: the i-th translation is scored against the i-th
-        reference.
+        ``batches`` are the whole test split in order (under torchrun: this rank's share of its batches):
+        the i-th translation is scored against the i-th reference.
         """
-        loss = torch.zeros((), dtype=torch.float64)
-        hits = tokens = 0
-        hypotheses = []
+        sums = torch.zeros(3, dtype=torch.float64)  # loss, right tokens, tokens
+        translated: list[list[str]] = []  # per batch of this rank
         drop = {self.pad, self.bos}
         for src, tgt in batches:
             batch_loss, batch_hits, n = self._loss(model, src, tgt, 0.0)
-            loss += batch_loss.double().cpu() * n.cpu()
-            hits, tokens = hits + int(batch_hits), tokens + int(n)
+            sums += torch.stack([batch_loss.double() * n, batch_hits.double(), n.double()]).cpu()
             max_len = 2 * src.shape[1] + 10
             out = model.translate(src, self.bos, self.eos, max_len, self.beam, self.length_penalty)
-            hypotheses += [self.vocab.to_text(strip_tokens(hyp, self.eos, drop)) for hyp in out.tolist()]
+            translated.append([self.vocab.to_text(strip_tokens(hyp, self.eos, drop)) for hyp in out.tolist()])
+        world = self.world
+        if world.distributed:
+            device = next(model.parameters()).device  # NCCL reduces CUDA tensors, gloo CPU ones
+            sums = reduce_sum(world, sums.to(device)).cpu()
+            shares = gather_objects(world, translated)  # rank r holds batches r, r + world, ...
+            translated = [shares[i % world.size][i // world.size] for i in range(sum(map(len, shares)))]
+        loss, hits, tokens = sums.tolist()
+        hypotheses = [h for batch in translated for h in batch]
         if len(hypotheses) != len(self.references):
             raise ValueError(
                 f"translation evaluation got {len(hypotheses)} test sentences "
                 f"for {len(self.references)} references"
             )
         return {
-            "test_loss": float(loss) / tokens,
+            "test_loss": loss / tokens,
             "test_acc": hits / tokens,
             "bleu": corpus_bleu(hypotheses, self.references),
         }
