@@ -163,7 +163,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     result = experiments.reproduce(
         args.preset,
         args.scale,
-        jobs=args.jobs,
+        jobs=(1 if args.nproc > 1 else os.cpu_count() or 1) if args.jobs is None else args.jobs,
         seeds=args.seeds,
         store=args.store,
         out=args.out,
@@ -296,12 +296,18 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint-dir", help="the runs' checkpoint folder (train.out_dir; shared storage on Ray)"
     )
+    p.add_argument(
+        "--nproc", type=int, default=1,
+        help="processes per run (local engine): each run a torchrun job of N processes, e.g. one per GPU",
+    )  # fmt: skip
 
 
 def _engine_options(args: argparse.Namespace) -> dict[str, object]:
     if args.engine == "local" and (args.address or args.cpus_per_run != 1.0 or args.gpus_per_run):
         raise ValueError("--address, --cpus-per-run and --gpus-per-run go with --engine ray")
     options: dict[str, object] = {"engine": args.engine, "checkpoint_dir": args.checkpoint_dir}
+    if args.nproc != 1:
+        options["nproc"] = args.nproc
     if args.engine == "ray":
         options.update(address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run)
     return options
@@ -402,8 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jobs",
         type=int,
-        default=os.cpu_count() or 1,
-        help="worker processes (default: %(default)s, one per core)",
+        help=f"worker processes (default: {os.cpu_count() or 1}, one per core; 1 with --nproc)",
     )
     p.add_argument("--seeds", type=int, help="seeds per variant (default: the scale's)")
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")

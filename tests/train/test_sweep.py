@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -136,3 +139,37 @@ def test_load_sweep_file(tmp_path):
 def test_bad_sweep_files(spec, message):
     with pytest.raises(ConfigError, match=message):
         load_sweep(spec)
+
+
+@pytest.mark.slow  # each run is a torchrun job of two fresh processes
+def test_runs_of_two_processes_each_under_torchrun(tmp_path, monkeypatch):
+    here = Path(__file__).parent  # tinyrun, imported by the runs' data.name, registers tiny_mlp
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(here.parents[1] / "src"), str(here)]))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    sweep = Sweep(
+        study="ddp",
+        base=tiny_config(tmp_path / "runs", "data.name=tinyrun:make_splits", "train.epochs=2"),
+        variants={"ok": {}, "crashes": {"model.kwargs.width": -1}},
+        seeds=[0],
+    )
+    store_path = tmp_path / "r.sqlite"
+    items = run_sweep(sweep, store_path, nproc=2)
+    assert [(i.variant, i.status) for i in items] == [("ok", "finished"), ("crashes", "failed")]
+    assert "exited with code 1" in items[1].error and "negative dimension" in items[1].error
+    store = ResultsStore(store_path)
+    ok = store.get_run(items[0].run_id)
+    assert ok.world_size == 2 and ok.epochs_done == 2  # rank 0's row, the only one
+    assert [h["epoch"] for h in store.history(ok.id)] == [1, 2]
+    assert store.get_run(items[1].run_id).status == "failed"
+    sweep.variants.pop("crashes")  # a failed run would be retried: another job
+    assert [i.status for i in run_sweep(sweep, store_path, nproc=2)] == ["skipped"]
+
+
+def test_nproc_goes_with_one_local_job_and_the_configs_own_data(tmp_path):
+    sweep = _sweep(tmp_path)
+    with pytest.raises(ValueError, match=r"--nproc 2 trains one run at a time .* and --jobs 1"):
+        run_sweep(sweep, tmp_path / "r.sqlite", nproc=2, jobs=2)
+    with pytest.raises(ValueError, match="a custom data_fn or callbacks_fn cannot go with it"):
+        run_sweep(sweep, tmp_path / "r.sqlite", nproc=2, data_fn=make_splits)
+    with pytest.raises(ValueError, match="nproc must be >= 1, got 0"):
+        run_sweep(sweep, tmp_path / "r.sqlite", nproc=0)

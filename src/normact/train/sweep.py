@@ -12,7 +12,8 @@ A sweep file is YAML::
 Runs whose key (study, variant, seed, config hash) is already ``finished`` or ``diverged`` in the store
 are skipped, so re-running an interrupted sweep does only what is missing; an interrupted or failed run
 is retried and continues from its last checkpoint. A run that raises is recorded as ``failed`` with its
-traceback and the sweep goes on.
+traceback and the sweep goes on. With ``nproc`` > 1 each run is one torchrun job of ``nproc`` processes
+(``normact train`` under ``torch.distributed.run``, DistributedDataParallel), the runs one after another.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ import json
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
+import tempfile
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -146,6 +151,7 @@ def run_sweep(
     gpus_per_run: float = 0.0,
     checkpoint_dir: str | Path | None = None,
     imports: Sequence[str] = (),
+    nproc: int = 1,
 ) -> list[SweepItem]:
     """Run every run of ``sweep`` not yet finished or diverged in the store at ``store``.
 
@@ -164,6 +170,9 @@ def run_sweep(
         checkpoint_dir: ``train.out_dir`` of every run (the checkpoints; shared storage on a cluster).
         imports: modules to import first, in this process and in every local worker (e.g. ones that
             register models); not sent to Ray tasks.
+        nproc: processes per run on the local engine: above 1 each run is a torchrun job of ``nproc``
+            processes on this machine (one per GPU with ``train.device=cuda``), one run at a time, with
+            the config's data and probes (no ``data_fn`` or ``callbacks_fn``).
 
     Returns:
         One ``SweepItem`` per run, in grid order.
@@ -172,6 +181,19 @@ def run_sweep(
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if nproc < 1:
+        raise ValueError(f"nproc must be >= 1, got {nproc}")
+    if nproc > 1:
+        if engine != "local" or jobs > 1:
+            raise ValueError(
+                f"--nproc {nproc} trains one run at a time on {nproc} processes of this machine: it goes "
+                "with --engine local and --jobs 1"
+            )
+        if data_fn is not load_data or callbacks_fn is not None:
+            raise ValueError(
+                "--nproc runs each run with `normact train` under torchrun, from its config alone: a custom "
+                "data_fn or callbacks_fn cannot go with it (name them in the config: data.name, train.probes)"
+            )
     if imports and engine == "ray":
         raise ValueError(
             "--import is not sent to Ray tasks; name your code in the config (model.name: "
@@ -210,6 +232,9 @@ def run_sweep(
         with ResultsStore(store) as results:
             run_on_ray([_for_task(configs[i]) for i in todo], results, data_fn, callbacks_fn, settle,
                        address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)  # fmt: skip
+    elif nproc > 1:
+        for i in todo:
+            report(i, _run_torchrun(configs[i], str(store), nproc, imports))
     elif jobs == 1:
         for i in todo:
             report(i, _run_one(configs[i], str(store), data_fn, callbacks_fn))
@@ -289,3 +314,39 @@ def _run_one(cfg: Config, store_path: str, data_fn: DataFn, callbacks_fn: Callba
     finally:
         store.close()
     return SweepItem(cfg.variant, cfg.train.seed, result.status, result.run_id, result.divergence)
+
+
+def _run_torchrun(cfg: Config, store_path: str, nproc: int, imports: Sequence[str]) -> SweepItem:
+    """Train one run as a torchrun job of ``nproc`` processes; its rank 0 writes the store.
+
+    The job's output passes through; a job that ends without a result in the store (it failed before
+    training, or a rank died) is recorded as ``failed`` with the end of its error output.
+    """
+    key = (cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
+    with tempfile.TemporaryDirectory(prefix="normact-run-") as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(json.dumps(config_to_dict(cfg)))  # JSON is YAML
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+               "-m", "normact", "train", str(path), "--store", store_path]  # fmt: skip
+        if cfg.train.out_dir is not None:
+            cmd.append("--resume")
+        for module in imports:
+            cmd += ["--import", module]
+        tail: deque[str] = deque(maxlen=200)  # the ranks' errors come before torchrun's summary
+        with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace") as job:
+            for line in job.stderr:  # ends when every process of the job has exited
+                sys.stderr.write(line)
+                tail.append(line)
+        code = job.returncode
+    with ResultsStore(store_path) as store:
+        record = store.find_run(*key)
+        if record is None or (code != 0 and record.status not in DONE_STATUSES):
+            error = f"torchrun --nproc-per-node {nproc} exited with code {code}:\n{''.join(tail)}"
+            if record is None:
+                record = store.get_run(store.start_run(study=cfg.study, variant=cfg.variant,
+                                                       seed=cfg.train.seed, config_hash=key[3],
+                                                       config=config_to_dict(cfg)))  # fmt: skip
+            store.finish_run(record.id, "failed", error=error)
+            record = store.get_run(record.id)
+    error = record.error if record.status != "finished" else None
+    return SweepItem(cfg.variant, cfg.train.seed, record.status, record.id, error)
