@@ -2,7 +2,10 @@
 
 import functools
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -86,3 +89,34 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ValueError, match=r"pip install 'normact\[ray\]'"):
         import_ray()
+
+
+def test_ctrl_c_cancels_the_tasks_and_leaves_only_whole_runs(tmp_path, ray_instance):
+    """SIGINT once the first run is in the store: the others are cancelled, none half written."""
+    store_path = tmp_path / "ray.sqlite"
+    variants = {f"w{w}": {"model.kwargs.width": w} for w in (8, 16)}
+    sweep = Sweep(study="ctrl-c", base=tiny_config(tmp_path / "ckpt", "train.epochs=20"),
+                  variants=variants, seeds=[0, 1])  # fmt: skip
+    sent = threading.Event()
+
+    def interrupt_after_the_first_run():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not sent.is_set():
+            if store_path.exists() and ResultsStore(store_path).runs(status="finished"):
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                sent.set()
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=interrupt_after_the_first_run, daemon=True)
+    watcher.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(sweep, store_path, data_fn=make_splits, engine="ray")
+    watcher.join()
+    assert sent.is_set()
+    runs = ResultsStore(store_path).runs()
+    assert 1 <= len(runs) < 4 and {r.status for r in runs} == {"finished"}  # nothing running, nothing failed
+    for r in runs:
+        assert [h["epoch"] for h in ResultsStore(store_path).history(r.id)] == list(range(1, 21))
+    again = run_sweep(sweep, store_path, data_fn=make_splits, engine="ray")
+    assert [i.status for i in again].count("skipped") == len(runs)
+    assert {i.status for i in again} <= {"skipped", "finished"} and len(ResultsStore(store_path).runs()) == 4
