@@ -193,7 +193,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"written to {path} (curves.png beside it)")
         return 0
     if args.all:
-        reports, path = experiments.report_all(args.store, args.out)
+        reports, path = experiments.report_all(args.store, args.out, args.runs)
         print(path.read_text())
         print(f"overview: {path} ({len(reports)} reports)")
         return 0
@@ -439,12 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="judge seeds 0 .. K-1 (default: the scale's)")
     p.add_argument("--store", default=DEFAULT_STORE, help="SQLite results store (default: %(default)s)")
     p.add_argument(
-        "--runs", help="rebuild the report from this runs.csv (a report's per-run table) instead of the store"
+        "--runs",
+        help="rebuild the report from this runs.csv (a report's per-run table) instead of the store; with "
+        "--all, a folder of reports (e.g. docs/results): every <preset>/runs.csv under it",
     )
     p.add_argument(
         "--out",
         help="report folder (default: <store folder>/<preset>/<scale>, the runs.csv's folder with --runs; "
-        "--all: <store folder>; --study: <store folder>/<study>/summary)",
+        "--all: <store folder>, or the --runs folder; --study: <store folder>/<study>/summary)",
     )
     p.set_defaults(run=_cmd_report)
 

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import pytest
+
 from normact.cli import main
 from normact.experiments import Scale, get_preset, list_presets, register_preset, report_all
 from normact.experiments.reproduce import describe_presets
@@ -66,6 +68,24 @@ def test_report_all_from_the_command_line(synth_store, synth_preset, capsys, tmp
         out.startswith("# Paper claims: overview") and f"overview: {tmp_path / 'res' / 'overview.md'}" in out
     )
     assert (tmp_path / "res" / synth_preset / "s" / "report.md").is_file()
+
+
+def test_report_all_rebuilds_every_report_from_the_runs_csv_files(synth_store, synth_preset, tmp_path):
+    """The reports and the overview of a folder of reports come back the same without the store."""
+    reports, overview = report_all(synth_store, tmp_path / "res")
+    again, rebuilt = report_all(runs_dir=tmp_path / "res", out=tmp_path / "again")
+    assert [(r.preset, r.scale) for r in again] == [(r.preset, r.scale) for r in reports]
+    assert rebuilt.read_text() == overview.read_text()
+    for r in reports:
+        folder = f"{r.preset}/{r.scale}" if r.scale != "cpu" else r.preset
+        assert (tmp_path / "again" / folder / "report.md").read_text() == (
+            tmp_path / "res" / folder / "report.md"
+        ).read_text()
+        assert not (tmp_path / "again" / folder / "runs.csv").exists()  # the source is not copied
+    with pytest.raises(FileNotFoundError, match=r"holds no <preset>/runs\.csv of a preset's report"):
+        report_all(runs_dir=tmp_path / "again")
+    with pytest.raises(FileNotFoundError, match="no such folder of reports"):
+        report_all(runs_dir=tmp_path / "nowhere")
 
 
 def test_list_shows_every_preset_with_its_paper_claims_and_estimates():

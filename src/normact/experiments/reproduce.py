@@ -10,9 +10,10 @@ checkpoints go to ``runs/`` beside it and the report to ``<store folder>/<preset
 
 from __future__ import annotations
 
+import functools
 import logging
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,37 +176,69 @@ def overview_folder(out: str | Path, preset: str, scale: str) -> Path:
     return Path(out) / preset if scale == "cpu" else Path(out) / preset / scale
 
 
-def report_all(store: str | Path = DEFAULT_STORE, out: str | Path | None = None) -> tuple[list[Report], Path]:
+def report_all(
+    store: str | Path = DEFAULT_STORE, out: str | Path | None = None, runs_dir: str | Path | None = None
+) -> tuple[list[Report], Path]:
     """Reports of every preset and scale with runs in ``store``, and ``overview.md`` linking them.
 
-    Each report goes to :func:`overview_folder` (``out`` defaults to the store's folder). A preset
-    whose analysis fails does not stop the others: the overview lists it with the error.
+    Each report goes to :func:`overview_folder` (``out`` defaults to the store's folder). With
+    ``runs_dir`` the runs come from the ``runs.csv`` files under it instead (``<runs_dir>/<preset>/`` and
+    ``<runs_dir>/<preset>/<scale>/``, the layout ``report_all`` writes; ``out`` defaults to ``runs_dir``),
+    so committed reports are rebuilt without the store. A preset whose analysis fails does not stop the
+    others: the overview lists it with the error.
     """
-    store = Path(store)
-    if not store.is_file():
-        raise FileNotFoundError(f"results store {str(store)!r} does not exist; run 'normact reproduce' first")
-    out = Path(out) if out is not None else store.parent
-    results = ResultsStore(store)
-    studies = {r.study for r in results.runs()}
+    if runs_dir is not None:
+        runs_dir = Path(runs_dir)
+        out = Path(out) if out is not None else runs_dir
+        found_runs = _runs_in_folder(runs_dir)
+    else:
+        store = Path(store)
+        if not store.is_file():
+            message = f"results store {str(store)!r} does not exist; run 'normact reproduce' first"
+            raise FileNotFoundError(message)
+        out = Path(out) if out is not None else store.parent
+        found_runs = _runs_in_store(ResultsStore(store))
     found: list[tuple[Report, str]] = []
     failed: list[tuple[str, str, str]] = []
-    for name in list_presets():
-        if name not in studies:
-            continue
-        preset = get_preset(name)
-        for scale in preset.scales:
-            runs = collect_runs(preset, scale, results)
+    for name, scale, load in found_runs:
+        try:
+            runs = load()
             if runs.n_runs == 0:
                 continue
-            try:
-                rep = analyze(runs)
-                path = _write(rep, runs, overview_folder(out, name, scale))
-            except Exception as error:  # one broken analysis must not hide every other report
-                log.exception("%s at scale %s: the report failed", name, scale)
-                failed.append((name, scale, f"{type(error).__name__}: {error}"))
-                continue
-            found.append((rep, path.relative_to(out).as_posix()))
+            rep = analyze(runs)
+            path = _write(rep, runs, overview_folder(out, name, scale), csv=runs_dir is None)
+        except Exception as error:  # one broken analysis must not hide every other report
+            log.exception("%s at scale %s: the report failed", name, scale)
+            failed.append((name, scale, f"{type(error).__name__}: {error}"))
+            continue
+        found.append((rep, path.relative_to(out).as_posix()))
     return [r for r, _ in found], write_overview(found, out, failed)
+
+
+def _runs_in_store(results: ResultsStore) -> list[tuple[str, str, Callable[[], StudyRuns]]]:
+    """(preset, scale, loader of its runs) for every preset with runs in ``results``, in preset order."""
+    studies = {r.study for r in results.runs()}
+    return [
+        (name, scale, functools.partial(collect_runs, get_preset(name), scale, results))
+        for name in list_presets()
+        if name in studies
+        for scale in get_preset(name).scales
+    ]
+
+
+def _runs_in_folder(folder: Path) -> list[tuple[str, str, Callable[[], StudyRuns]]]:
+    """(preset, scale, loader) for every ``runs.csv`` of a preset under ``folder``, in preset order."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--runs {str(folder)!r}: no such folder of reports (e.g. docs/results)")
+    found = []
+    for name in list_presets():
+        for scale in get_preset(name).scales:
+            path = overview_folder(folder, name, scale) / "runs.csv"
+            if path.is_file():
+                found.append((name, scale, functools.partial(read_runs_csv, get_preset(name), scale, path)))
+    if not found:
+        raise FileNotFoundError(f"--runs {str(folder)!r} holds no <preset>/runs.csv of a preset's report")
+    return found
 
 
 def describe_presets() -> str:
