@@ -45,10 +45,24 @@ def test_theory_text_and_bounded_saturation(capsys):
 def test_solve_json(capsys):
     code, out = run(capsys, "solve", "sselu", "--eps", "0.017", "--json")
     data = json.loads(out.out)
-    assert code == 0 and set(data) == {"lam", "alpha", "beta", "gamma", "residuals", "converged", "reason"}
+    keys = {"lam", "alpha", "beta", "gamma", "residuals", "converged", "reason", "lam_min"}
+    assert code == 0 and set(data) == keys
     assert data["lam"] == pytest.approx(solve("sselu", 0.017).lam)
     code, out = run(capsys, "solve", "dselu", "--eps", "0.03", "--json")
     assert json.loads(out.out)["beta"] is None
+
+
+def test_solve_lam_min(capsys):
+    code, out = run(capsys, "solve", "lselu", "--eps", "0.06", "--lam-min", "0.5", "--json")
+    data = json.loads(out.out)
+    assert code == 0 and data["lam_min"] == 0.5 and data["lam"] == pytest.approx(0.5)
+    assert data["gamma"] == pytest.approx(solve("lselu", 0.06, lam_min=0.5).gamma)
+    code, out = run(capsys, "solve", "lselu", "--eps", "0.06", "--lam-min", "0.5")
+    assert code == 0 and "(lam >= 0.5 is active)" in out.out
+    for bad in ("1.3", "0", "-0.5"):
+        code, out = run(capsys, "solve", "lselu", "--eps", "0.06", "--lam-min", bad)
+        assert code == 2 and out.err.startswith(f"normact solve: --lam-min {float(bad):g}: ")
+        assert "must lie in (0, 1.11753]" in out.err
 
 
 def test_solve_table5(capsys):

@@ -117,15 +117,19 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         return 0
     if args.family is None or args.eps is None:
         raise ValueError("give FAMILY and --eps (e.g. normact solve sselu --eps 0.017), or --table5")
-    sol = solver.solve(args.family, args.eps, central=args.central)
+    try:
+        sol = solver.solve(args.family, args.eps, central=args.central, lam_min=args.lam_min)
+    except solver.LamMinError as err:
+        raise ValueError(f"--lam-min {args.lam_min:g}: {err}") from None
     if args.json:
-        keys = ("lam", "alpha", "beta", "gamma", "residuals", "converged", "reason")
+        keys = ("lam", "alpha", "beta", "gamma", "residuals", "converged", "reason", "lam_min")
         print(json.dumps(_finite({k: getattr(sol, k) for k in keys})))
         return 0
     beta = "" if sol.beta is None else f"  beta = {sol.beta:.10g}"
     print(f"{sol.family}{' (central)' if sol.central else ''} at eps = {sol.eps:g}")
     print(f"  lam = {sol.lam:.10g}  alpha = {sol.alpha:.10g}{beta}")
-    print(f"  gamma = |phi'(1) + 1| = {sol.gamma:.10g}{'  (lam >= 1 is active)' if sol.lam_at_bound else ''}")
+    active = f"  (lam >= {sol.lam_min:g} is active)" if sol.lam_at_bound else ""
+    print(f"  gamma = |phi'(1) + 1| = {sol.gamma:.10g}{active}")
     print("  residuals: " + ", ".join(f"{k} {v:+.2e}" for k, v in sol.residuals.items()))
     print(f"  converged: {sol.converged}" + (f" ({sol.reason})" if sol.reason else ""))
     return 0
@@ -355,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", nargs="?", choices=sorted(solver.FAMILIES), help="activation family")
     p.add_argument("--eps", type=float, help="target phi(1) = 1 + eps")
     p.add_argument("--central", action="store_true", help="also require E[f] = 0 (eq. 13)")
+    p.add_argument(
+        "--lam-min",
+        type=float,
+        default=1.0,
+        metavar="L",
+        help="lower bound on lam (default 1, the paper's; its ablation uses 0.5); sselu and lselu only",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--table5", action="store_true", help="the paper's Table 5 beside the optimum")
     p.set_defaults(run=_cmd_solve)

@@ -101,9 +101,11 @@ def get_act_layer(name: str | ActLayer | None) -> ActLayer | None:
 
 
 def create_act(name: str | ActLayer | None, **kwargs: object) -> nn.Module | None:
-    """A new activation module; ``eps=`` (and ``central=``) on a SELU-family name calls ``from_epsilon``.
+    """A new activation module; ``eps=`` (and ``central=``, ``lam_min=``) on a SELU-family name calls
+    ``from_epsilon``.
 
-    Example: ``create_act("sselu", eps=0.06, central=True)``, ``create_act("nrelu", momentum=0.05)``.
+    Example: ``create_act("sselu", eps=0.06, central=True)``,
+    ``create_act("lselu", eps=0.06, lam_min=0.5)``, ``create_act("nrelu", momentum=0.05)``.
     """
     layer = get_act_layer(name)
     if layer is None:

@@ -75,6 +75,16 @@ def test_from_epsilon_central_has_zero_mean(cls):
     assert isinstance(m.lam, torch.nn.Parameter)
 
 
+@pytest.mark.parametrize("cls", [SSELU, LSELU])
+def test_from_epsilon_with_a_lower_bound_on_lam(cls):
+    m = cls.from_epsilon(0.06, lam_min=0.5).double()
+    _, second, phi = gaussian_moments(m)
+    assert second == pytest.approx(1.0, abs=1e-8) and phi == pytest.approx(1.06, abs=1e-8)
+    assert m.lam == pytest.approx(0.5)  # the bound is active at eps = 0.06
+    with pytest.raises(ValueError, match="lam_min does not apply to dselu"):
+        DSELU.from_epsilon(0.06, lam_min=0.5)
+
+
 def test_from_epsilon_reproduces_table_5_where_it_is_the_optimum():
     # Table 5, 56-layer CNN, eps = 0.017 (printed to two decimals)
     d, s, l = DSELU.from_epsilon(0.017), SSELU.from_epsilon(0.017), LSELU.from_epsilon(0.017)

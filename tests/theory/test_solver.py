@@ -5,7 +5,7 @@ import pytest
 from scipy import special
 
 from normact.theory import SELU_ALPHA, SELU_LAMBDA, get_activation, moments, phi
-from normact.theory.solver import FAMILIES, Family, InfeasibleError, solve, solve_generic
+from normact.theory.solver import FAMILIES, Family, InfeasibleError, LamMinError, solve, solve_generic
 
 EPS = [0.01, 0.017, 0.03, 0.05, 0.06, 0.07]
 
@@ -147,21 +147,56 @@ def _quad_below_zero(g, beta):
     return near + far
 
 
-def _sselu_scan(eps, betas):
-    """gamma along the feasible curve of sSELU at each beta (NaN where lam >= 1 cannot be met).
+def _on_curve(eps, a_f, a_phi, d):
+    """lam and gamma where the equalities meet, from the negative part's expectations at unit amplitude.
 
-    With u = lam^2 and v = lam^2 alpha^2 the equalities are linear: u/2 + v A_f = 1 and
-    u/2 + v A_phi = 1 + eps; phi'(1) = (E[f'^2 x^2] - E[f'^2]) / 2 = v C / 2, the positive part adding 0.
+    With u = lam^2 and v = lam^2 r^2 (r the amplitude) they are linear: u/2 + v A_f = 1 and
+    u/2 + v A_phi = 1 + eps; phi'(1) = (E[f'^2 x^2] - E[f'^2]) / 2 = v D / 2, the positive part adding 0.
+    NaN where they have no solution.
     """
-    out = []
-    for beta in betas:
-        a_f = _quad_below_zero(lambda u: math.expm1(u) ** 2, beta)
-        a_phi = _quad_below_zero(lambda u, b=beta: b * b * math.exp(2 * u), beta)
-        c = _quad_below_zero(lambda u, b=beta: b * b * math.exp(2 * u) * ((u / b) ** 2 - 1), beta)
-        v = eps / (a_phi - a_f)
-        u = 2 * (1 - v * a_f)
-        out.append(abs(v * c / 2 + 1) if v > 0 and u >= 1 else math.nan)
+    v = eps / (a_phi - a_f)
+    u = 2 * (1 - v * a_f)
+    return (math.sqrt(u), abs(v * d / 2 + 1)) if v > 0 and u > 0 else (math.nan, math.nan)
+
+
+def _sselu_point(eps, beta):
+    a_f = _quad_below_zero(lambda u: math.expm1(u) ** 2, beta)
+    a_phi = _quad_below_zero(lambda u, b=beta: b * b * math.exp(2 * u), beta)
+    d = _quad_below_zero(lambda u, b=beta: b * b * math.exp(2 * u) * ((u / b) ** 2 - 1), beta)
+    return _on_curve(eps, a_f, a_phi, d)
+
+
+def _lselu_point(eps, t):
+    """lSELU's negative part r (cos t (e^x - 1) + sin t x), t in [0, pi/2]."""
+    from scipy import integrate
+
+    def below_zero(g):
+        return integrate.quad(lambda x: g(x) * math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi), -np.inf, 0)[0]
+
+    c, s = math.cos(t), math.sin(t)
+    a_f = below_zero(lambda x: (c * math.expm1(x) + s * x) ** 2)
+    a_phi = below_zero(lambda x: (c * math.exp(x) + s) ** 2)
+    d = below_zero(lambda x: (c * math.exp(x) + s) ** 2 * (x * x - 1))
+    return _on_curve(eps, a_f, a_phi, d)
+
+
+def _scan(point, eps, xs, lam_min=1.0):
+    """gamma along a family's feasible curve at each shape parameter in xs, NaN where lam >= lam_min fails,
+    followed by gamma at the lam = lam_min points between them, found by root-finding on the quadrature.
+    """
+    from scipy import optimize
+
+    lams, gammas = np.array([point(eps, x) for x in xs]).T
+    out = list(np.where(lams >= lam_min, gammas, np.nan))
+    for k in np.flatnonzero(np.isfinite(lams[:-1]) & np.isfinite(lams[1:])):
+        if (lams[k] - lam_min) * (lams[k + 1] - lam_min) < 0:
+            x = optimize.brentq(lambda x: point(eps, x)[0] - lam_min, xs[k], xs[k + 1], xtol=1e-14)
+            out.append(point(eps, x)[1])
     return np.array(out)
+
+
+def _sselu_scan(eps, betas, lam_min=1.0):
+    return _scan(_sselu_point, eps, betas, lam_min)
 
 
 @pytest.mark.parametrize("eps", [2.0, 5.0, 10.0])
@@ -212,3 +247,73 @@ def test_generic_solver_reports_an_optimum_on_its_box_bound():
     narrow = Family("sselu", fam.build, {**fam.bounds, "beta": (0.8, 5.0)})  # the optimum is at 0.58
     sol = solve_generic(narrow, 0.03, starts=4)
     assert not sol.converged and "beta" in sol.reason and "bound" in sol.reason
+
+
+# --- the lower bound on lam: the constrained program by an independent scan ---------------------------
+
+
+@pytest.mark.parametrize("lam_min", [0.5, 1.05])
+def test_lselu_lam_min_optimum_matches_an_independent_scan(lam_min):
+    eps = 0.06
+    sol = solve("lselu", eps, lam_min=lam_min)
+    check_constraints(sol, eps, central=False)
+    assert sol.lam >= lam_min and sol.lam_min == lam_min
+    gammas = _scan(_lselu_point, eps, np.linspace(0.0, np.pi / 2, 181), lam_min)
+    assert np.isfinite(gammas).any()
+    assert sol.gamma <= np.nanmin(gammas) + 1e-9  # nothing on the scan beats the solver ...
+    assert np.nanmin(gammas) - sol.gamma < 1e-6  # ... and its best point (here on lam = lam_min) is it
+    if lam_min < 1:  # relaxing the bound lowers gamma: lam = 1 was active at eps = 0.06
+        assert sol.gamma < solve("lselu", eps).gamma - 0.01
+
+
+@pytest.mark.parametrize(("lam_min", "eps"), [(0.5, 0.06), (1.2, 0.03)])
+def test_sselu_lam_min_optimum_matches_an_independent_scan(lam_min, eps):
+    sol = solve("sselu", eps, lam_min=lam_min)
+    check_constraints(sol, eps, central=False)
+    assert sol.lam >= lam_min - 1e-12 and sol.lam_at_bound
+    gammas = _sselu_scan(eps, np.geomspace(0.05, 50.0, 120), lam_min)
+    assert sol.gamma <= np.nanmin(gammas) + 1e-9
+    assert np.nanmin(gammas) - sol.gamma < 1e-6
+
+
+def test_lam_min_optimum_equals_multistart_slsqp():
+    fast = solve("lselu", 0.06, lam_min=0.5)
+    slow = solve_generic("lselu", 0.06, starts=6, lam_min=0.5)
+    assert slow.converged and slow.lam >= 0.5
+    assert fast.gamma <= slow.gamma + 1e-10
+    for key in ("lam", "alpha", "beta"):
+        assert getattr(fast, key) == pytest.approx(getattr(slow, key), abs=1e-6)
+
+
+def test_lam_min_above_the_largest_feasible_lam_names_the_range():
+    eps = 0.06
+    from scipy import optimize
+
+    ts = np.linspace(0.0, np.pi / 2, 46)
+    k = int(np.nanargmax([_lselu_point(eps, t)[0] for t in ts]))
+    lo, hi = ts[max(k - 1, 0)], ts[min(k + 1, len(ts) - 1)]
+    res = optimize.minimize_scalar(lambda t: -_lselu_point(eps, t)[0], bounds=(lo, hi), method="bounded")
+    top = -res.fun  # the largest lam on lSELU's feasible curve, by quadrature
+    with pytest.raises(LamMinError, match=r"lam_min must lie in \(0, 1\.11") as err:
+        solve("lselu", eps, lam_min=1.3)
+    stated = float(str(err.value).split("(0, ")[1].split("]")[0])
+    assert stated == pytest.approx(top, abs=1e-4)
+    assert solve("lselu", eps, lam_min=stated - 1e-4).lam == pytest.approx(stated, abs=2e-4)  # still feasible
+    for bad in (0.0, -1.0):
+        with pytest.raises(LamMinError, match=r"lam_min must lie in \(0, "):
+            solve("lselu", eps, lam_min=bad)
+    with pytest.raises(LamMinError, match=r"\(0, 1\.4142"):  # sSELU: lam -> sqrt 2 as beta -> inf
+        solve("sselu", eps, lam_min=1.5)
+    with pytest.raises(LamMinError, match="finite"):
+        solve("sselu", eps, lam_min=math.nan)
+    with pytest.raises(LamMinError, match="does not apply to dselu"):
+        solve("dselu", eps, lam_min=0.5)
+    with pytest.raises(LamMinError, match=r"central.*lam_min must lie in \(0, 1\.04"):
+        solve("sselu", eps, central=True, lam_min=1.2)
+
+
+def test_lam_min_default_keeps_every_result():
+    for family in ("sselu", "lselu"):
+        assert solve(family, 0.017) == solve(family, 0.017, lam_min=1.0)
+        assert solve(family, 0.017, lam_min=1.0).lam_min == 1.0
+    assert solve("dselu", 0.017).lam_min is None

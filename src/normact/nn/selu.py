@@ -18,13 +18,13 @@ from normact.functional.activations import SELU_ALPHA, SELU_LAMBDA, elementwise
 __all__ = ["DSELU", "LSELU", "SSELU"]
 
 
-def _solve(family: str, eps: float, central: bool) -> tuple[float, float, float | None]:
-    from normact.theory import solve  # numpy/scipy; cached per (family, eps, central)
+def _solve(family: str, eps: float, central: bool, lam_min: float) -> tuple[float, float, float | None]:
+    from normact.theory import solve  # numpy/scipy; cached per (family, eps, central, lam_min)
 
-    sol = solve(family, eps, central=central)
+    sol = solve(family, eps, central=central, lam_min=lam_min)
     if not sol.converged:
         raise RuntimeError(
-            f"the {family} solver did not converge for eps={eps}, central={central} "
+            f"the {family} solver did not converge for eps={eps}, central={central}, lam_min={lam_min} "
             f"(residuals {sol.residuals})"
         )
     return float(sol.lam), float(sol.alpha), None if sol.beta is None else float(sol.beta)
@@ -59,14 +59,22 @@ class _SELUFamily(nn.Module):
             self.lam = float(lam)
 
     @classmethod
-    def from_epsilon(cls, eps: float, central: bool = False, trainable_lambda: bool = False, **kwargs: Any):
+    def from_epsilon(
+        cls,
+        eps: float,
+        central: bool = False,
+        trainable_lambda: bool = False,
+        lam_min: float = 1.0,
+        **kwargs: Any,
+    ):
         """The activation whose ``(lam, alpha[, beta])`` solve eq. 11 (eq. 13 with ``central``) for ``eps``.
 
-        Solutions are cached per ``(eps, central)``.
+        ``lam_min`` is the program's lower bound on lam (the paper's 1; 0.5 in its section 6.3 ablation).
+        Solutions are cached per ``(eps, central, lam_min)``.
         """
         if not eps > 0:
             raise ValueError(f"eps must be positive (got {eps})")
-        lam, alpha, beta = _solve(cls.family, float(eps), bool(central))
+        lam, alpha, beta = _solve(cls.family, float(eps), bool(central), float(lam_min))
         params = {"lam": lam, "alpha": alpha} | ({} if beta is None else {"beta": beta})
         return cls(**params, trainable_lambda=trainable_lambda, **kwargs)
 

@@ -248,7 +248,7 @@ _NOT_ELEMENTWISE = {
 }
 
 # parameters that select a solved member of a SELU family instead of its coefficients
-_SOLVED = ("eps", "central")
+_SOLVED = ("eps", "central", "lam_min")
 
 
 def list_activations() -> list[str]:
@@ -274,8 +274,9 @@ def _lookup(name: str) -> Callable[..., Activation]:
 def get_activation(name: str | Activation | Callable[..., object], **params: float) -> Activation:
     """Build a registered activation by name with parameter overrides; an `Activation` passes through.
 
-    For dselu, sselu and lselu, ``eps=`` (and ``central=``) instead of the coefficients gives the solved
-    member of the family (`normact.theory.solve`), as ``normact.create_act`` does for the layers.
+    For dselu, sselu and lselu, ``eps=`` (and ``central=``, ``lam_min=``) instead of the coefficients
+    gives the solved member of the family (`normact.theory.solve`), as ``normact.create_act`` does for
+    the layers.
 
     Any other callable is wrapped: a vectorised numpy function by `custom_activation`, a torch
     activation module or function of a tensor (``nn.GELU()``, ``torch.tanh``) by
@@ -328,7 +329,8 @@ def _solved(name: str, params: Mapping[str, float]) -> Activation:
     extra = sorted(set(params) - set(_SOLVED))
     if extra:
         raise ValueError(f"{name} with eps= takes only {list(_SOLVED)}; also got {extra}")
-    return solve(name, float(params["eps"]), central=bool(params.get("central", False))).activation()
+    central, lam_min = bool(params.get("central", False)), float(params.get("lam_min", 1.0))
+    return solve(name, float(params["eps"]), central=central, lam_min=lam_min).activation()
 
 
 def custom_activation(

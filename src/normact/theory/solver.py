@@ -1,8 +1,9 @@
 """Self-normalizing parameters of the SELU family (self-normalization paper, eqs. 5, 11 and 13).
 
 The program (eq. 11): minimise gamma = |phi'(1) + 1| over the family's parameters subject to
-phi(1) = 1 + eps, E_{N(0,1)}[f^2] = 1 and lam >= 1; the centralised program (eq. 13) adds E[f] = 0.
-dSELU has two parameters and is fixed by the two equalities alone (eq. 5).
+phi(1) = 1 + eps, E_{N(0,1)}[f^2] = 1 and lam >= lam_min (the paper's lam >= 1, and its ablation
+lam >= 0.5, section 6.3); the centralised program (eq. 13) adds E[f] = 0. dSELU has two parameters and
+is fixed by the two equalities alone (eq. 5).
 
 Structure used by the built-in families. Write the negative part as an amplitude r times a shape
 g_t(x) (sSELU: alpha (e^{beta x} - 1), shape t = beta, r = alpha; lSELU: r (cos t (e^x - 1) + sin t x),
@@ -12,13 +13,14 @@ become, in closed form,
 
     lam^2 = 2 (rho - 1 - eps) / (rho - 1),      r^2 = (1/lam^2 - 1/2) / A_f,
 
-and lam >= 1 <=> rho(t) >= 1 + 2 eps. The program is a one-dimensional minimisation over t, done on a
-dense grid (all closed forms, vectorised) and polished with Brent's method, with the lam = 1 boundary
-points as candidates. The domain is the families' natural one: alpha > 0, and beta > 0 for sSELU (a
-saturating exponential), beta >= 0 for lSELU (a non-negative leak; beta = 0 is dSELU).
+and lam >= L <=> rho(t) >= 1 + 2 eps / (2 - L^2) (lam^2 < 2 always, as r^2 > 0). The program is a
+one-dimensional minimisation over t, done on a dense grid (all closed forms, vectorised) and polished
+with Brent's method, with the lam = L boundary points as candidates. The domain is the families'
+natural one: alpha > 0, and beta > 0 for sSELU (a saturating exponential), beta >= 0 for lSELU (a
+non-negative leak; beta = 0 is dSELU).
 
 lSELU's t = atan(beta / alpha) lies in [0, pi/2]: the grid covers the whole domain, and the feasible eps
-(below (max rho - 1) / 2) is a grid search's result. sSELU's t = beta is unbounded, and two facts of
+(below (max rho - 1) (2 - L^2) / 2) is a grid search's result. sSELU's t = beta is unbounded, and two facts of
 its limit beta -> inf (A_f -> 1/2, A_phi ~ beta / (2 sqrt(2 pi)) -> inf) settle the rest:
 
 - every eps > 0 is feasible: rho(beta) -> inf, so rho >= 1 + 2 eps at some beta;
@@ -50,13 +52,17 @@ from normact.theory.activations import Activation, ExpLinear, get_activation
 from normact.theory.closed_form import explinear_moments
 from normact.theory.quantities import moments
 
-__all__ = ["FAMILIES", "Family", "InfeasibleError", "Solution", "solve", "solve_generic"]
+__all__ = ["FAMILIES", "Family", "InfeasibleError", "LamMinError", "Solution", "solve", "solve_generic"]
 
 _RESIDUAL_TOL = 1e-9
 
 
 class InfeasibleError(ValueError):
     """No parameters of the family meet the constraints for the requested eps."""
+
+
+class LamMinError(InfeasibleError):
+    """lam_min lies outside (0, the largest lam that meets the program's equalities at this eps]."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +75,10 @@ class Solution:
         residuals: constraint residuals: phi(1) - (1 + eps), E[f^2] - 1, and E[f] (centralised only).
         converged: the residuals are below 1e-9, the optimiser reported success and the optimum is
             not on a bound of the search (an infimum at infinity, a box bound of a `Family`).
-        lam_at_bound: the constraint lam >= 1 is active.
+        lam_at_bound: the constraint lam >= lam_min is active.
         params: every parameter of the activation by name.
         reason: why ``converged`` is False (None when it is True).
+        lam_min: the lower bound on lam the program was solved with (None for dSELU: its lam is fixed).
     """
 
     family: str
@@ -86,6 +93,7 @@ class Solution:
     lam_at_bound: bool
     params: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
+    lam_min: float | None = 1.0
 
     def activation(self) -> Activation:
         """The solved activation, ready for `quantities` and friends."""
@@ -103,7 +111,8 @@ class Family:
         name: label used in results.
         build: params (as keyword arguments) -> Activation.
         bounds: (low, high) box for each parameter, in the order build takes them.
-        lam: the name of the parameter constrained to be >= 1, or None.
+        lam: the name of the parameter constrained to be >= lam_min, or None; its box's low end should
+            lie below every lam_min to be asked for (`solve_generic` raises it to lam_min).
     """
 
     name: str
@@ -119,12 +128,12 @@ FAMILIES: dict[str, Family] = {
     "sselu": Family(
         "sselu",
         lambda **p: get_activation("sselu", **p),
-        {"lam": (1.0, 1.5), "alpha": (1e-3, 10.0), "beta": (1e-3, 5.0)},
+        {"lam": (0.1, 1.5), "alpha": (1e-3, 10.0), "beta": (1e-3, 5.0)},
     ),
     "lselu": Family(
         "lselu",
         lambda **p: get_activation("lselu", **p),
-        {"lam": (1.0, 1.5), "alpha": (1e-3, 5.0), "beta": (0.0, 2.0)},
+        {"lam": (0.1, 1.5), "alpha": (1e-3, 5.0), "beta": (0.0, 2.0)},
     ),
 }
 
@@ -213,11 +222,11 @@ _T_MAX = 1e9  # sSELU's beta: beyond it the closed forms lose the objective's si
 _TAIL_TOL = 1e-6  # the scan stops where the objective is this close to its limit
 
 
-def _scan(family: str, eps: float) -> tuple[_Unit, np.ndarray, np.ndarray, np.ndarray, bool]:
+def _scan(family: str, eps: float, lam_min: float) -> tuple[_Unit, np.ndarray, np.ndarray, np.ndarray, bool]:
     """The family's grid with lam, r and the objective on it, extended by decades for an unbounded t.
 
     The last value says whether the scan covers the domain: t is bounded, or the objective settled
-    within 1e-6 of its limit before t passed 1e9.
+    within 1e-6 of its limit, at a point meeting lam >= lam_min, before t passed 1e9.
     """
     shape = _SHAPES[family]
     parts = [_grid(family, 0)]
@@ -225,7 +234,7 @@ def _scan(family: str, eps: float) -> tuple[_Unit, np.ndarray, np.ndarray, np.nd
     covered = True
     if shape.limit is not None:
         limit = shape.limit(eps)
-        while not abs(curves[-1][2][-1] - limit) < _TAIL_TOL:  # NaN (infeasible) keeps going too
+        while not (abs(curves[-1][2][-1] - limit) < _TAIL_TOL and curves[-1][0][-1] >= lam_min):  # NaN too
             if parts[-1].t[-1] >= _T_MAX:
                 covered = False
                 break
@@ -236,61 +245,65 @@ def _scan(family: str, eps: float) -> tuple[_Unit, np.ndarray, np.ndarray, np.nd
     return unit, lam, r, obj, covered
 
 
-def _feasible_range(family: str, need_lam_one: bool) -> str:
-    """The feasible eps on the family's domain, and how it is known."""
+def _feasible_range(family: str, lam_min: float) -> str:
+    """The feasible eps with lam >= lam_min (0: any lam) on the family's domain, and how it is known.
+
+    lam >= L holds where rho >= 1 + 2 eps / (2 - L^2), so eps < (max rho - 1) (2 - L^2) / 2.
+    """
     if _SHAPES[family].limit is not None:
         return "every eps > 0 is feasible (rho -> inf as beta -> inf)"
     u = _grid(family, 0)
-    top = float(np.nanmax(u.a_phi / u.a_f))
-    top = (top - 1.0) / 2.0 if need_lam_one else top - 1.0
+    top = (float(np.nanmax(u.a_phi / u.a_f)) - 1.0) * (2.0 - lam_min**2) / 2.0
     how = "exact" if len(u.t) == 1 else "the largest rho on a grid over the domain"
     return f"feasible eps lie in (0, {top:.6g}) on this family's domain ({how})"
 
 
-def _solve_structured(family: str, eps: float, central: bool) -> Solution:
+def _solve_structured(family: str, eps: float, central: bool, lam_min: float) -> Solution:
     shape = _SHAPES[family]
-    unit, lam, r, obj, covered = _scan(family, eps)
+    unit, lam, r, obj, covered = _scan(family, eps, lam_min)
     t = unit.t
     if family == "dselu":
         if central:
             raise InfeasibleError("dselu has no centralised form: two parameters cannot meet three equations")
+        if lam_min != 1.0:
+            raise LamMinError(
+                f"lam_min does not apply to dselu: its two equalities fix lam (got lam_min={lam_min:g}); "
+                "leave it at 1 or solve sselu or lselu"
+            )
         if not np.isfinite(lam[0] * r[0]):
             raise InfeasibleError(
                 f"dselu: phi(1) = 1 + eps and E[f^2] = 1 have no solution for eps={eps}; "
-                + _feasible_range(family, need_lam_one=False)
+                + _feasible_range(family, lam_min=0.0)
             )
-        return _finish(family, eps, central, shape, float(lam[0]), float(r[0]), 0.0, lam_constrained=False)
+        return _finish(family, eps, central, shape, float(lam[0]), float(r[0]), 0.0, lam_min=None)
 
-    feasible = np.isfinite(obj) & (lam >= 1.0)
+    _check_lam_max(family, eps, lam_min, lam, obj, t, covered)
+    feasible = np.isfinite(obj) & (lam >= lam_min)
     if central:
-        return _solve_central(family, eps, shape, unit, lam, r)
-    if not feasible.any():
-        found = "" if covered else f" up to beta = {t[-1]:g}, as far as the closed forms resolve"
-        raise InfeasibleError(
-            f"{family}: no lam >= 1 meets phi(1) = 1 + eps and E[f^2] = 1 for eps={eps}{found}; "
-            + _feasible_range(family, need_lam_one=True)
-        )
-    gap = unit.a_phi / unit.a_f - (1.0 + 2.0 * eps)  # >= 0 <=> lam >= 1
+        return _solve_central(family, eps, shape, unit, lam, r, lam_min)
+    # lam >= lam_min <=> rho >= 1 + 2 eps / (2 - lam_min^2); _check_lam_max has ensured lam_min^2 < 2
+    rho_min = 1.0 + 2.0 * eps / (2.0 - lam_min**2)
+    gap = unit.a_phi / unit.a_f - rho_min
     candidates = []
 
     def boundary(x: float) -> float:
         u = _unit(shape, x)
-        return float(u.a_phi / u.a_f) - 1.0 - 2.0 * eps
+        return float(u.a_phi / u.a_f) - rho_min
 
-    for k in np.flatnonzero(np.diff(np.sign(gap)) != 0):  # the lam = 1 boundary points
+    for k in np.flatnonzero(np.diff(np.sign(gap)) != 0):  # the lam = lam_min boundary points
         candidates.append(optimize.brentq(boundary, t[k], t[k + 1], xtol=1e-15, rtol=4 * np.finfo(float).eps))
     best = int(np.nanargmin(np.where(feasible, obj, np.nan)))
     candidates.append(float(t[best]))
     lo, hi = max(best - 1, 0), min(best + 1, len(t) - 1)
     if feasible[lo] and feasible[hi]:  # an interior minimum: polish it (else the boundary point is it)
         res = optimize.minimize_scalar(
-            lambda x: _feasible_objective(shape, x, eps),
+            lambda x: _feasible_objective(shape, x, eps, lam_min),
             bounds=(t[lo], t[hi]),
             method="bounded",
             options={"xatol": 1e-13},
         )
         candidates.append(float(res.x))
-    gamma, t_best = min((_feasible_objective(shape, c, eps), c) for c in candidates)
+    gamma, t_best = min((_feasible_objective(shape, c, eps, lam_min), c) for c in candidates)
     reason = None
     if not covered:
         reason = (
@@ -305,19 +318,44 @@ def _solve_structured(family: str, eps: float, central: bool) -> Solution:
         )
     lam_b, r_b, _ = _curve(shape, t_best, eps)
     return _finish(
-        family, eps, False, shape, float(lam_b[0]), float(r_b[0]), t_best, lam_constrained=True, reason=reason
+        family, eps, False, shape, float(lam_b[0]), float(r_b[0]), t_best, lam_min=lam_min, reason=reason
     )
 
 
-def _feasible_objective(shape: _Shape, t: float, eps: float) -> float:
-    """The objective at t, or inf where the constraints cannot be met with lam >= 1."""
+def _check_lam_max(
+    family: str, eps: float, lam_min: float, lam: np.ndarray, obj: np.ndarray, t: np.ndarray, covered: bool
+) -> None:
+    """Raise where no point of the scan meets lam >= lam_min > 0, saying which bound fails.
+
+    No lam at all: eps is infeasible (`InfeasibleError`). Otherwise lam_min lies outside (0, the largest
+    lam that meets the two equalities at this eps] (`LamMinError`), which the message gives.
+    """
+    met = np.isfinite(obj)
+    if lam_min > 0 and (met & (lam >= lam_min)).any():
+        return
+    where = "" if covered else f" up to beta = {t[-1]:g}, as far as the closed forms resolve"
+    if not met.any():
+        raise InfeasibleError(
+            f"{family}: no lam >= {lam_min:g} meets phi(1) = 1 + eps and E[f^2] = 1 for eps={eps}{where}; "
+            + _feasible_range(family, lam_min)
+        )
+    how = "on a grid over the domain" if _SHAPES[family].limit is None else f"on the scan to beta = {t[-1]:g}"
+    top = float(np.nanmax(np.where(met, lam, np.nan)))
+    raise LamMinError(
+        f"{family}: lam_min must lie in (0, {top:.6g}] at eps={eps}, got {lam_min:g}; {top:.6g} is the "
+        f"largest lam that meets phi(1) = 1 + eps and E[f^2] = 1 ({how})"
+    )
+
+
+def _feasible_objective(shape: _Shape, t: float, eps: float, lam_min: float) -> float:
+    """The objective at t, or inf where the constraints cannot be met with lam >= lam_min."""
     lam, _, obj = _curve(shape, t, eps)
-    ok = np.isfinite(obj[0]) and lam[0] >= 1.0 - 1e-12
+    ok = np.isfinite(obj[0]) and lam[0] >= lam_min - 1e-12
     return float(obj[0]) if ok else math.inf
 
 
 def _solve_central(
-    family: str, eps: float, shape: _Shape, unit: _Unit, lam: np.ndarray, r: np.ndarray
+    family: str, eps: float, shape: _Shape, unit: _Unit, lam: np.ndarray, r: np.ndarray, lam_min: float
 ) -> Solution:
     """Add E[f] = 0: the amplitude is then fixed by the mean too, leaving one equation in t."""
     sqrt_2pi = math.sqrt(2.0 * math.pi)
@@ -337,14 +375,22 @@ def _solve_central(
     scored = []
     for tr in roots:
         lam, r, obj = _curve(shape, tr, eps)
-        if np.isfinite(obj[0]) and lam[0] >= 1.0:
+        if np.isfinite(obj[0]) and lam[0] >= lam_min:
             scored.append((float(obj[0]), tr, float(lam[0]), float(r[0])))
     if not scored:
-        raise InfeasibleError(
-            f"{family} (central): no lam >= 1 meets phi(1) = 1 + eps, E[f^2] = 1 and E[f] = 0 for eps={eps}"
+        lams = [float(_curve(shape, tr, eps)[0][0]) for tr in roots]
+        if not np.isfinite(lams).any():
+            raise InfeasibleError(
+                f"{family} (central): phi(1) = 1 + eps, E[f^2] = 1 and E[f] = 0 have no solution "
+                f"for eps={eps}"
+            )
+        raise LamMinError(
+            f"{family} (central): lam_min must lie in (0, {np.nanmax(lams):.6g}] at eps={eps}, "
+            f"got {lam_min:g}; the equalities with E[f] = 0 fix lam to "
+            + " or ".join(f"{x:.6g}" for x in lams if math.isfinite(x))
         )
     _, tr, lam, r = min(scored)
-    return _finish(family, eps, True, shape, lam, r, tr, lam_constrained=True)  # roots are interior
+    return _finish(family, eps, True, shape, lam, r, tr, lam_min=lam_min)  # roots are interior
 
 
 def _finish(
@@ -355,13 +401,14 @@ def _finish(
     lam: float,
     r: float,
     t: float,
-    lam_constrained: bool,
+    lam_min: float | None,
     reason: str | None = None,
 ) -> Solution:
+    """The Solution at (lam, r, t); ``lam_min`` None where lam is not constrained (dSELU)."""
     params = shape.params(lam, r, t)
-    if lam_constrained and lam < 1.0:
-        params["lam"] = lam = 1.0  # a boundary root within 1e-15 of 1
-    return _solution(family, eps, central, params, lam_constrained, reason)
+    if lam_min is not None and lam < lam_min:
+        params["lam"] = lam = lam_min  # a boundary root within 1e-15 of lam_min
+    return _solution(family, eps, central, params, lam_min, reason)
 
 
 def _solution(
@@ -369,7 +416,7 @@ def _solution(
     eps: float,
     central: bool,
     params: dict[str, float],
-    lam_constrained: bool,
+    lam_min: float | None,
     reason: str | None,
     build: Callable[..., Activation] | None = None,
     lam_name: str | None = "lam",
@@ -392,9 +439,10 @@ def _solution(
         gamma=abs(m.df2_dvar + 1.0),
         residuals=residuals,
         converged=reason is None,
-        lam_at_bound=bool(lam_constrained and abs(lam - 1.0) < 1e-9),
+        lam_at_bound=bool(lam_min is not None and abs(lam - lam_min) < 1e-9),
         params=dict(params),
         reason=reason,
+        lam_min=None if lam_min is None else float(lam_min),
     )
 
 
@@ -408,48 +456,66 @@ def _check_eps(eps: float) -> float:
     return eps
 
 
+def _check_lam_min(lam_min: float) -> float:
+    """A finite lam_min; the solve checks it against (0, the largest feasible lam], which depends on eps."""
+    lam_min = float(lam_min)
+    if not math.isfinite(lam_min):
+        raise LamMinError(f"lam_min must be a finite number in (0, the largest feasible lam], got {lam_min}")
+    return lam_min
+
+
 @lru_cache(maxsize=256)
-def _solve_cached(family: str, eps: float, central: bool) -> Solution:
-    return _solve_structured(family, eps, central)
+def _solve_cached(family: str, eps: float, central: bool, lam_min: float) -> Solution:
+    return _solve_structured(family, eps, central, lam_min)
 
 
-def solve(family: str | Family, eps: float, central: bool = False) -> Solution:
+def solve(family: str | Family, eps: float, central: bool = False, lam_min: float = 1.0) -> Solution:
     """Solve the self-normalization program for a built-in family (by name) or a user-defined `Family`.
 
     Args:
         family: "dselu", "sselu", "lselu", or a `Family` (solved by `solve_generic`).
         eps: the target phi(1) = 1 + eps (the paper's epsilon; about 1/depth, e.g. 0.017 for 56 layers).
         central: add E[f] = 0 (eq. 13).
+        lam_min: the lower bound on lam (the paper's 1; its ablation in section 6.3 relaxes it to 0.5).
+            dSELU's lam is fixed by its equalities and takes no bound.
 
     Raises:
         InfeasibleError: no parameters on the family's domain meet the constraints; the message gives
-            the feasible range of eps where one exists.
+            the feasible range of eps, or of lam_min (0, the largest lam meeting the equalities], where
+            one exists.
     """
-    eps = _check_eps(eps)
+    eps, lam_min = _check_eps(eps), _check_lam_min(lam_min)
     if isinstance(family, Family):
-        return solve_generic(family, eps, central)
+        return solve_generic(family, eps, central, lam_min=lam_min)
     if family not in _SHAPES:
         raise ValueError(f"unknown family {family!r}; choose from {sorted(_SHAPES)} or pass a Family")
-    return _solve_cached(family, eps, bool(central))
+    return _solve_cached(family, eps, bool(central), lam_min)
 
 
 def solve_generic(
-    family: Family | str, eps: float, central: bool = False, starts: int = 24, seed: int = 0
+    family: Family | str,
+    eps: float,
+    central: bool = False,
+    starts: int = 24,
+    seed: int = 0,
+    lam_min: float = 1.0,
 ) -> Solution:
     """Solve the program for any family by SLSQP from `starts` quasi-random starting points.
 
     Expectations come from `moments` (closed forms where the family is exponential-linear, quadrature
     otherwise); the objective is (phi'(1) + 1)^2, which has the same minimiser as |phi'(1) + 1| and is
     smooth. The best start meeting the constraints to 1e-9 wins; it has not converged when SLSQP did
-    not report success or a parameter sits on its box bound (other than lam = 1, the constraint).
+    not report success or a parameter sits on its box bound (other than lam = lam_min, the constraint).
     """
     fam = FAMILIES[family] if isinstance(family, str) else family
-    eps = _check_eps(eps)
+    eps, lam_min = _check_eps(eps), _check_lam_min(lam_min)
+    if not lam_min > 0:
+        raise LamMinError(f"lam_min must be positive, got {lam_min:g}")
     names: Sequence[str] = list(fam.bounds)
     lows = np.array([fam.bounds[n][0] for n in names])
     highs = np.array([fam.bounds[n][1] for n in names])
     if fam.lam is not None:
-        lows[names.index(fam.lam)] = max(lows[names.index(fam.lam)], 1.0)
+        lows[names.index(fam.lam)] = max(lows[names.index(fam.lam)], lam_min)
 
     @lru_cache(maxsize=4096)
     def cached(p: tuple[float, ...]):
@@ -488,8 +554,10 @@ def solve_generic(
         on = [
             b
             for b in (low, high)
-            if abs(value - b) <= 1e-9 * max(1.0, abs(b)) and (name, b) != (fam.lam, 1.0)
+            if abs(value - b) <= 1e-9 * max(1.0, abs(b)) and (name, b) != (fam.lam, lam_min)
         ]
         if on and reason is None:
             reason = f"{name} = {value:.6g} sits on its search bound {on[0]:g}; widen Family.bounds"
-    return _solution(fam.name, eps, central, params, fam.lam is not None, reason, fam.build, fam.lam)
+    return _solution(
+        fam.name, eps, central, params, lam_min if fam.lam is not None else None, reason, fam.build, fam.lam
+    )
