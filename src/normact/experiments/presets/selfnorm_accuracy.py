@@ -1,11 +1,11 @@
 """The self-normalization paper's accuracy studies (section 6.2, Table 1; appendix E, Table 6; section 5).
 
 The runs are in ``selfnorm_accuracy.yaml``: the 56-layer serial CNN with SELU, dSELU, sSELU and lSELU
-(Table 1's rows at eps = 0.017) and the 64-layer fully connected network with SELU, sSELU and lSELU
-(Table 6's rows), the latter also with weight centralization and mixup (section 5); the claims, one
-exact rank-sum test each, are in the YAML too. This module adds the paper's printed accuracies (shown
-beside ours, never used as expectations) and mean test accuracy after the last epoch with Student's t
-95 % intervals.
+(Table 1's rows at eps = 0.017; at the full scale also BN + ReLU and the other eps) and the 64-layer
+fully connected network with SELU, sSELU and lSELU (Table 6's rows), the latter also with weight
+centralization and mixup (section 5); the claims, one exact rank-sum test each, are in the YAML too.
+This module adds the paper's printed accuracies (shown beside ours, never used as expectations) and
+mean test accuracy after the last epoch with Student's t 95 % intervals.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from normact.experiments.preset import load_preset, register_preset
 from normact.experiments.report import Figure, Report, Section, fmt, markdown_table
 from normact.experiments.results import StudyRuns
 
-LABELS = {"selu": "SELU", "dselu": "dSELU", "sselu": "sSELU", "lselu": "lSELU"}
+LABELS = {"selu": "SELU", "dselu": "dSELU", "sselu": "sSELU", "lselu": "lSELU", "bnrelu": "BN + ReLU"}
 
 # Table 1 (56-layer CNN, 4 runs, 95 % CI): eps -> {activation: (CIFAR-10, CIFAR-100, Tiny ImageNet)},
-# each (mean %, half-width %); SELU has no eps (None).
+# each (mean %, half-width %); BN + ReLU and SELU have no eps (None).
 PAPER_TABLE1: dict[str, dict[float | None, tuple[tuple[float, float], ...]]] = {
-    "BN+ReLU": {None: ((85.64, 1.15), (52.60, 1.98), (43.45, 0.58))},
+    "bnrelu": {None: ((85.64, 1.15), (52.60, 1.98), (43.45, 0.58))},
     "selu": {None: ((85.69, 1.10), (55.08, 0.37), (45.50, 0.47))},
     "dselu": {
         0.01: ((86.07, 0.40), (54.09, 0.79), (45.63, 0.49)),
@@ -77,7 +77,8 @@ NETWORKS = {"cnn": "56-layer CNN", "fc": "64-layer FC network"}
 
 
 def split_variant(variant: str) -> tuple[str, str, bool]:
-    """``cnn_sselu`` -> ("cnn", "sselu", False); ``fc_selu_wcm`` -> ("fc", "selu", True)."""
+    """``cnn_sselu`` -> ("cnn", "sselu", False); ``fc_selu_wcm`` -> ("fc", "selu", True);
+    ``cnn_lselu_eps0.03`` -> ("cnn", "lselu", False)."""
     net, _, rest = variant.partition("_")
     act, _, tricks = rest.partition("_")
     return net, act, tricks == "wcm"
@@ -85,7 +86,17 @@ def split_variant(variant: str) -> tuple[str, str, bool]:
 
 def label(variant: str) -> str:
     net, act, tricks = split_variant(variant)
-    return f"{net.upper()} {LABELS.get(act, act)}" + (" + WC + mixup" if tricks else "")
+    eps = variant.partition("_eps")[2]
+    return (
+        f"{net.upper()} {LABELS.get(act, act)}"
+        + (f" (eps {eps})" if eps else "")
+        + (" + WC + mixup" if tricks else "")
+    )
+
+
+def variant_eps(overrides: dict[str, Any]) -> float | None:
+    """The eps a variant's activation is solved for (None: SELU, BN + ReLU)."""
+    return (overrides.get("model.kwargs.act_kwargs") or {}).get("eps")
 
 
 class _Variant:
@@ -94,6 +105,7 @@ class _Variant:
     def __init__(self, runs: StudyRuns, variant: str) -> None:
         self.name = variant
         self.net, self.act, self.tricks = split_variant(variant)
+        self.eps = variant_eps(runs.preset.variants_of(runs.scale.name)[variant])
         self.acc = runs.series(variant, "test_acc")  # (runs, epochs)
         self.seeds = [r.seed for r in runs.runs[variant]]
         self.diverged = sum(r.status == "diverged" for r in runs.runs[variant])
@@ -109,13 +121,14 @@ class _Variant:
 def _build(runs: StudyRuns, report: Report) -> None:
     data = {v: _Variant(runs, v) for v in runs.complete_variants()}
     datasets: dict[str, str] = runs.scale.analysis.get("datasets", {})
+    run = {net: {(d.act, d.eps) for d in data.values() if d.net == net} for net in NETWORKS}
     report.sections += [
         Section(f"Test accuracy, ours ({runs.scale.name} scale)", _table_ours(data, datasets)),
-        Section("Table 1, the paper (56-layer CNN, eps = 0.017 rows and SELU)", _table_paper(
-            PAPER_TABLE1, PAPER_TABLE1_SETS, ("selu", "dselu", "sselu", "lselu")
+        Section("Table 1, the paper (56-layer CNN, the rows run here)", _table_paper(
+            PAPER_TABLE1, PAPER_TABLE1_SETS, run["cnn"]
         )),
-        Section("Table 6, the paper (64-layer FC network, eps = 0.017 rows and SELU)", _table_paper(
-            PAPER_TABLE6, PAPER_TABLE6_SETS, ("selu", "sselu", "lselu")
+        Section("Table 6, the paper (64-layer FC network, the rows run here)", _table_paper(
+            PAPER_TABLE6, PAPER_TABLE6_SETS, run["fc"]
         )),
     ]  # fmt: skip
     report.figures += [
@@ -140,23 +153,25 @@ def _table_ours(data: dict[str, _Variant], datasets: dict[str, str]) -> str:
         ci = stats.mean_ci(d.final) if d.n >= 2 else None
         mean = fmt(float(np.mean(d.final)), 2, 100)
         half = "–" if ci is None else fmt((ci.high - ci.low) / 2, 2, 100)
-        rows.append([label(v), datasets.get(d.net, d.net), f"{mean} ± {half}", _list(d.final), d.n])
+        eps = "–" if d.eps is None else f"{d.eps:g}"
+        rows.append([label(v), eps, datasets.get(d.net, d.net), f"{mean} ± {half}", _list(d.final), d.n])
     return (
         "Mean test accuracy (%) ± the half-width of Student's t 95 % interval, as the paper prints it, "
         "and every run's value.\n\n"
-        + markdown_table(["variant", "data", "accuracy (%)", "runs (%)", "n"], rows)
+        + markdown_table(["variant", "eps", "data", "accuracy (%)", "runs (%)", "n"], rows)
     )
 
 
 def _table_paper(
     table: dict[str, dict[float | None, tuple[tuple[float, float], ...]]],
     sets: tuple[str, ...],
-    acts: tuple[str, ...],
+    run: set[tuple[str, float | None]],
 ) -> str:
+    """The paper's rows for the (activation, eps) pairs in ``run``, in the paper's order."""
     rows = []
-    for act in acts:
-        for eps, values in table[act].items():
-            if eps in (None, 0.017):
+    for act, by_eps in table.items():
+        for eps, values in by_eps.items():
+            if (act, eps) in run:
                 rows.append([LABELS[act], "–" if eps is None else f"{eps:g}",
                              *(f"{m:.2f} ± {h:.2f}" for m, h in values)])  # fmt: skip
     return "As printed (%, 95 % CI, 4 runs):\n\n" + markdown_table(["method", "eps", *sets], rows)
@@ -212,5 +227,7 @@ def _draw_final(fig: MplFigure, data: dict[str, _Variant]) -> None:
 
 
 _loaded = load_preset(Path(__file__).with_suffix(".yaml"))
-PRESET = register_preset(dataclasses.replace(_loaded, labels={v: label(v) for v in _loaded.variants}))
+PRESET = register_preset(
+    dataclasses.replace(_loaded, labels={v: label(v) for s in _loaded.scales for v in _loaded.variants_of(s)})
+)
 register_analysis(PRESET.name, Analysis(build=_build))
