@@ -34,6 +34,7 @@ __all__ = [
     "nan_median",
     "per_run",
     "register_analysis",
+    "selection_table",
     "summary_text",
 ]
 
@@ -79,6 +80,8 @@ def analyze(runs: StudyRuns) -> Report:
     report.sections.append(
         Section("Per variant", metric_table(runs, extra.table or used, extra.measures)),
     )
+    if runs.scale.select is not None:
+        report.sections.append(Section("Selection, then test", selection_table(runs)))
     if extra.build is not None:
         extra.build(runs, report)
     report.sections.append(Section("Settings", settings_table(runs) + "\n\n" + runs.scale.notes))
@@ -154,6 +157,41 @@ def metric_table(
     )
 
 
+def selection_table(runs: StudyRuns) -> str:
+    """The scale's selection protocol: the grid, the rule, the seeds, every point's mean and each pick."""
+    select = runs.scale.select
+    assert select is not None
+    metric = runs.preset.metrics[select.metric]
+    points = select.points()
+    short = {k: k.rpartition(".")[2] for k in select.grid}
+    rows = []
+    for arm, choice in runs.selection.items():
+        cells = []
+        for i, point in enumerate(choice.points):
+            text = "–" if not point.complete else _show(point.mean, metric.scale, metric.digits)
+            if point.diverged:
+                text += f" ({point.diverged} div.)"
+            if point.missing:
+                text += f" ({len(point.missing)} missing)"
+            cells.append(f"**{text}**" if i == choice.pick else text)
+        picked = choice.picked
+        pick = "awaiting selection" if picked is None else ", ".join(
+            f"{short[k]} {v:g}" if isinstance(v, float | int) else f"{short[k]} {v}"
+            for k, v in picked.overrides.items()
+        )  # fmt: skip
+        rows.append([runs.preset.label(arm), pick, *cells])
+    header = ["arm", "pick", *(", ".join(f"{short[k]} {v}" for k, v in p.items()) for p in points)]
+    tuned = len(runs.selection)
+    return (
+        f"Each of the {tuned} tuned arm{'s' if tuned != 1 else ''} was run at every point of a grid on "
+        f"selection seeds before its test runs: {select.describe()}. The test runs (seeds "
+        f"{runs.seeds[0]}-{runs.seeds[-1]}) use each arm's pick; the selection runs are ordinary runs of "
+        "the study (variants `arm@key=value,...`, in runs.csv) and never enter a verdict or the tables "
+        f"above. Mean {metric.title} over the selection seeds per grid point, the pick in bold (a "
+        "diverged run counts as the worst value).\n\n" + markdown_table(header, rows)
+    )
+
+
 def _show(x: float, scale: float, digits: int) -> str:
     return fmt(x, digits, scale) if math.isfinite(x) else fmt(x)
 
@@ -202,7 +240,7 @@ def initial_values(runs: StudyRuns, variant: str, probe: Any) -> dict[int, dict[
 
     settings = runs.scale.analysis
     shape, classes = tuple(settings["input_shape"]), int(settings.get("num_classes", 10))
-    model_cfg = with_overrides(runs.base, runs.preset.variants_of(runs.scale.name)[variant]).model
+    model_cfg = with_overrides(runs.base, runs.variant_overrides()[variant]).model
     out = {}
     state = torch.random.get_rng_state()
     try:

@@ -259,7 +259,7 @@ def _x_title(x: Mapping) -> str:
 def _arm_x(runs: StudyRuns, x: Mapping, variant: str) -> float:
     if "values" in x:
         return float(x["values"][variant])
-    value: object = with_overrides(runs.base, runs.preset.variants_of(runs.scale.name)[variant])
+    value: object = with_overrides(runs.base, runs.variant_overrides()[variant])
     path = x["config"]  # a dotted key, or a list of keys where a key holds a dot
     for part in path if isinstance(path, list) else str(path).split("."):
         value = value[part] if isinstance(value, Mapping) else getattr(value, part)

@@ -18,6 +18,8 @@ read from a YAML file beside it::
         variants: {...}                      # optional: this scale's own variants instead of the preset's
         variant_config: {"fc_*": {data.name: digits}}   # optional: overrides for the variants a glob matches
         verdicts: true                       # false: a smoke check (one seed); no claim is judged
+        select: {grid: {optim.lr: [0.1, 0.01]}, seeds: [100, 101, 102], metric: accuracy}
+                                             # optional: select, then test (normact.experiments.selection)
 
     labels: {relu: ReLU, nrelu: NReLU}       # how the report names the variants
     metrics: {...}                           # the per-run numbers the claims use (normact.experiments.claims)
@@ -53,8 +55,9 @@ from normact.experiments.claims import (
     parse_metrics,
     validate_claim,
 )
+from normact.experiments.selection import Selection, parse_selection, point_name
 from normact.experiments.verdict import ALPHA
-from normact.train.config import ConfigError, load_config, parse_override, with_overrides
+from normact.train.config import Config, ConfigError, load_config, parse_override, with_overrides
 from normact.train.sweep import Sweep
 
 __all__ = ["Preset", "Scale", "get_preset", "list_presets", "load_preset", "register_preset"]
@@ -75,6 +78,7 @@ class Scale:
     # {"fc_*": {data.name: digits}} gives one network's variants their dataset
     variant_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     verdicts: bool = True  # False: a check that the pieces run (one seed), no claim judged at this scale
+    select: Selection | None = None  # tune each arm on selection seeds first (normact.experiments.selection)
 
 
 @dataclass(frozen=True)
@@ -116,27 +120,59 @@ class Preset:
         return self.scales[name]
 
     def sweep(
-        self, scale: str, seeds: int | None = None, overrides: Mapping[str, Any] | None = None
+        self,
+        scale: str,
+        seeds: int | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        picks: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Sweep:
         """The (variant, seed) grid of ``scale``: seeds ``0 .. seeds - 1`` (default: the scale's count).
 
         ``overrides`` (dotted keys) apply last; keys that do not change the results' hash
         (``data.root``, ``train.threads``, ``train.out_dir``, ``train.progress``) leave the runs
-        comparable with runs made without them.
+        comparable with runs made without them. ``picks``: the selected overrides of the tuned arms
+        (see :meth:`variants_of`).
         """
         sc = self.scale(scale)
         n = sc.seeds if seeds is None else seeds
         if n < 1:
             raise ValueError(f"seeds must be >= 1, got {n}")
-        base = with_overrides(
+        if sc.select is not None and set(sc.select.seeds) & set(range(n)):
+            raise ValueError(
+                f"preset {self.name!r}, scale {scale!r}: {n} test seeds would include the selection seeds "
+                f"{list(sc.select.seeds)}; choose fewer seeds"
+            )
+        variants = self.variants_of(scale, picks)
+        return Sweep(study=self.name, base=self._base(sc, overrides), variants=variants, seeds=list(range(n)))
+
+    def selection_sweep(self, scale: str, overrides: Mapping[str, Any] | None = None) -> Sweep | None:
+        """The selection runs of ``scale``: every tuned arm at every grid point (variant
+        ``arm@key=value,...``) on the selection seeds; None for a scale without ``select``."""
+        sc = self.scale(scale)
+        if sc.select is None:
+            return None
+        variants = self.variants_of(scale)
+        grid = {
+            point_name(arm, point): {**variants[arm], **point}
+            for arm in sc.select.tuned(list(variants))
+            for point in sc.select.points()
+        }
+        return Sweep(
+            study=self.name, base=self._base(sc, overrides), variants=grid, seeds=list(sc.select.seeds)
+        )
+
+    def _base(self, sc: Scale, overrides: Mapping[str, Any] | None) -> Config:
+        return with_overrides(
             load_config(self.config), {"study": self.name, **sc.config, **(overrides or {})}
         )
-        return Sweep(study=self.name, base=base, variants=self.variants_of(scale), seeds=list(range(n)))
 
-    def variants_of(self, scale: str) -> dict[str, dict[str, Any]]:
+    def variants_of(
+        self, scale: str, picks: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, dict[str, Any]]:
         """The variants run at ``scale`` with their overrides: the scale's own variants when it names
         them (e.g. a grid rescaled to a shorter run), else the preset's; then the overrides of every
-        ``variant_config`` glob of the scale that matches a variant's name, in file order."""
+        ``variant_config`` glob of the scale that matches a variant's name, in file order; then an
+        arm's selected overrides in ``picks`` (arm -> dotted overrides), when the scale selects."""
         sc = self.scale(scale)
         out = {}
         for name, own in (self.variants if sc.variants is None else sc.variants).items():
@@ -144,6 +180,7 @@ class Preset:
             for pattern, overrides in sc.variant_config.items():
                 if fnmatch.fnmatchcase(name, pattern):
                     out[name].update(overrides)
+            out[name].update((picks or {}).get(name, {}))
         return out
 
 
@@ -161,7 +198,11 @@ def register_preset(preset: Preset) -> Preset:
     if preset.name in _PRESETS and _PRESETS[preset.name] is not preset:
         raise ValueError(f"preset {preset.name!r} is already registered")
     for scale in preset.scales.values():
-        for cfg in preset.sweep(scale.name, 1).configs():  # every variant of every scale must be valid
+        selection = preset.selection_sweep(scale.name)
+        for cfg in [  # every variant of every scale, and every point of its grid, must be valid
+            *preset.sweep(scale.name, 1).configs(),
+            *(selection.configs()[:: len(selection.seeds)] if selection else []),
+        ]:
             build_probe_callbacks(cfg.train.probes)
     _PRESETS[preset.name] = preset
     return preset
@@ -210,7 +251,9 @@ def check_claims(preset: Preset) -> None:
 
 _KEYS = ("name", "paper", "title", "config", "variants", "scales", "labels", "metrics", "claims")
 _REQUIRED = ("name", "paper", "title", "config", "variants", "scales", "claims")
-_SCALE_KEYS = ("seeds", "minutes", "config", "analysis", "notes", "variants", "variant_config", "verdicts")
+_SCALE_KEYS = (
+    "seeds", "minutes", "config", "analysis", "notes", "variants", "variant_config", "verdicts", "select",
+)  # fmt: skip
 
 
 def load_preset(path: str | Path) -> Preset:
@@ -221,12 +264,18 @@ def load_preset(path: str | Path) -> Preset:
     where = f"preset file {str(path)!r}"
     check_fields(raw, _KEYS, where, required=_REQUIRED, noun="key")
     variants = _variants(raw["variants"], where)
+    at = f"preset {raw['name']!r}"
+    metrics = parse_metrics(raw.get("metrics"), at)
     scales = {}
     for name, spec in raw["scales"].items():
         at = f"{where}, scale {name!r}"
         check_fields(spec, _SCALE_KEYS, at, required=("seeds", "minutes"), noun="key")
         own = _variants(spec["variants"], at) if "variants" in spec else None
         names = list(variants if own is None else own)
+        select = spec.get("select")
+        if select is not None:
+            select = parse_selection(select, f"preset {raw['name']!r}, scale {name!r}", metrics, names,
+                                     int(spec["seeds"]))  # fmt: skip
         scales[str(name)] = Scale(
             name=str(name),
             seeds=int(spec["seeds"]),
@@ -237,9 +286,9 @@ def load_preset(path: str | Path) -> Preset:
             variants=own,
             variant_config=_variant_config(spec.get("variant_config"), names, at),
             verdicts=bool(spec.get("verdicts", True)),
+            select=select,
         )
     at = f"preset {raw['name']!r}"
-    metrics = parse_metrics(raw.get("metrics"), at)
     preset = Preset(
         name=raw["name"],
         paper=raw["paper"],

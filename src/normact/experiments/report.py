@@ -156,7 +156,7 @@ def settings_table(runs: StudyRuns) -> str:
         ["probes each epoch", f"{probes} (on {c.train.probe_samples or 'all'} test samples)"],
         ["variants", "; ".join(
             f"{name}: " + (", ".join(f"{k}={v}" for k, v in ov.items()) or "base")
-            for name, ov in runs.preset.variants_of(runs.scale.name).items()
+            for name, ov in runs.variant_overrides().items()
         )],
     ]  # fmt: skip
     return markdown_table(["setting", "value"], rows, "ll")

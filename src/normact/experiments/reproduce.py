@@ -3,8 +3,11 @@
 ``reproduce("anact-lenet5", "cpu", jobs=2)`` runs every (variant, seed) of the scale that the results
 store does not hold yet (an interrupted call resumes where it stopped: finished runs are skipped and
 a half-done run continues from its last checkpoint), then writes ``<out>/report.md``, its figures and
-``runs.csv``, the runs it was built from. By default the store is ``results/normact.sqlite``,
-checkpoints go to ``runs/`` beside it and the report to ``<store folder>/<preset>/<scale>/``.
+``runs.csv``, the runs it was built from. A scale that selects (``normact.experiments.selection``)
+runs its selection runs first, picks each tuned arm's point from them, then runs the test runs with
+the picks; an arm whose selection runs are not all complete is not tested yet. By default the store
+is ``results/normact.sqlite``, checkpoints go to ``runs/`` beside it and the report to
+``<store folder>/<preset>/<scale>/``.
 ``report(name, runs_csv=...)`` rebuilds a report from a ``runs.csv`` alone, without the store.
 """
 
@@ -21,7 +24,7 @@ from typing import Any
 from normact.experiments.analysis import analyze
 from normact.experiments.preset import get_preset, list_presets
 from normact.experiments.report import Report, write_overview, write_report
-from normact.experiments.results import StudyRuns, collect_runs, read_runs_csv, write_runs_csv
+from normact.experiments.results import StudyRuns, collect_runs, picks_of, read_runs_csv, write_runs_csv
 from normact.train.config import Config
 from normact.train.store import DEFAULT_STORE, ResultsStore
 from normact.train.sweep import SweepItem, run_sweep
@@ -97,14 +100,28 @@ def reproduce(
     if device is not None:
         overrides["train.device"] = device
     sweep = preset.sweep(scale, seeds, overrides)
+    grid = preset.selection_sweep(scale, overrides)
     configs = sweep.configs()
-    _check_data(configs)
+    _check_data(configs + (grid.configs() if grid is not None else []))
     log.info(
         "%s at scale %s: %d variants x %d seeds = %d runs (estimate for the whole sweep: %s on 2 CPU cores "
         "with --jobs 2); store %s",
         preset.name, scale, len(sweep.variants), len(sweep.seeds), len(configs), _minutes(sc.minutes), store,
     )  # fmt: skip
-    items = run_sweep(sweep, store, jobs=jobs, **(engine or {}))
+    items = []
+    if grid is not None:
+        log.info("%s at scale %s: first %d selection runs (%d arms x %d grid points x %d seeds)", preset.name,
+                 scale, len(grid.configs()), len(grid.variants) // len(sc.select.points()),
+                 len(sc.select.points()), len(grid.seeds))  # fmt: skip
+        items += run_sweep(grid, store, jobs=jobs, **(engine or {}))
+        selection = collect_runs(preset, scale, store, len(sweep.seeds)).selection
+        waiting = [arm for arm, choice in selection.items() if choice.pick is None]
+        if waiting:
+            log.warning("%s: no pick yet for %s (a selection run is not complete); their test runs wait",
+                        preset.name, ", ".join(waiting))  # fmt: skip
+        sweep = preset.sweep(scale, seeds, overrides, picks=picks_of(selection))
+        sweep.variants = {v: o for v, o in sweep.variants.items() if v not in waiting}
+    items += run_sweep(sweep, store, jobs=jobs, **(engine or {}))
     runs = collect_runs(preset, scale, store, len(sweep.seeds))
     if runs.n_runs == 0:
         return ReproduceResult(items, None, None)
@@ -255,6 +272,12 @@ def describe_presets() -> str:
                 f"seed{'s' if sc.seeds != 1 else ''}, "
                 f"about {_minutes(sc.minutes)} on 2 CPU cores (--jobs 2)"
             )
+            grid = p.selection_sweep(sc.name)
+            if sc.select is not None and grid is not None:
+                text = (
+                    f"select, then test: {len(grid.configs())} selection runs first; {sc.select.describe()}"
+                )
+                lines += textwrap.wrap(text, 100, initial_indent="      ", subsequent_indent="      ")
             if sc.notes:
                 lines += textwrap.wrap(sc.notes, 100, initial_indent="      ", subsequent_indent="      ")
         blocks.append("\n".join(lines))

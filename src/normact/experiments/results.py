@@ -11,6 +11,11 @@ status, the epoch it diverged at, times, then every stored metric as ``key@epoch
 initial model's probes) and
 ``read_runs_csv`` reads it back into the same :class:`StudyRuns`, so a report can be rebuilt and
 re-checked without the store.
+
+A scale that selects (``normact.experiments.selection``) has its selection runs read first: they give
+each tuned arm's pick, and so the configs, hence the hashes, of its test runs. They are kept apart in
+``StudyRuns.selection`` (and written to ``runs.csv`` beside the test runs), never among the runs judged;
+a tuned arm without a pick has its test runs missing as ``awaiting selection``.
 """
 
 from __future__ import annotations
@@ -22,14 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from normact.experiments.preset import Preset, Scale
+from normact.experiments.selection import Choice, Point, Selection, choose, point_name
 from normact.train.config import Config, config_hash
 from normact.train.store import DONE_STATUSES, ResultsStore
+from normact.train.sweep import Sweep
 
-__all__ = ["RunData", "StudyRuns", "collect_runs", "read_runs_csv", "write_runs_csv"]
+__all__ = ["RunData", "StudyRuns", "choices", "collect_runs", "read_runs_csv", "write_runs_csv"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,17 @@ class StudyRuns:
     compute_seconds: float = 0.0  # sum of every stored epoch's wall time
     wall_seconds: float | None = None  # first run created to last run finished
     exploratory: dict[str, list[int]] = field(default_factory=dict)  # variant -> seeds beyond the scale's
+    selection: dict[str, Choice] = field(default_factory=dict)  # tuned arm -> its grid, results and pick
+    selection_runs: StudyRuns | None = None  # the selection runs (variants ``arm@key=value,...``)
+
+    @property
+    def picks(self) -> dict[str, dict[str, Any]]:
+        """Tuned arm -> the overrides it was picked with (arms still without a pick are left out)."""
+        return picks_of(self.selection)
+
+    def variant_overrides(self) -> dict[str, dict[str, Any]]:
+        """Every variant's overrides as its test runs were made: its own, then its pick's."""
+        return self.preset.variants_of(self.scale.name, self.picks)
 
     @property
     def variants(self) -> list[str]:
@@ -149,8 +168,19 @@ def collect_runs(
             f"results store {str(results.path)!r} does not exist; run 'normact reproduce {preset.name}' first"
         )
     wanted = list(range(sc.seeds if seeds is None else seeds))
-    extra = sorted({r.seed for r in results.runs(study=preset.name)} - set(wanted))
-    sweep = dataclasses.replace(preset.sweep(scale, 1), seeds=wanted + extra)
+    chosen = list(sc.select.seeds) if sc.select else []
+    extra = sorted({r.seed for r in results.runs(study=preset.name)} - set(wanted) - set(chosen))
+    grid = preset.selection_sweep(scale)
+    selection_runs = None if grid is None else _from_store(preset, sc, results, grid, chosen)
+    selection = {} if selection_runs is None else choices(selection_runs, sc.select)
+    sweep = dataclasses.replace(preset.sweep(scale, 1, picks=picks_of(selection)), seeds=wanted + extra)
+    return _attach(_from_store(preset, sc, results, sweep, wanted), selection, selection_runs)
+
+
+def _from_store(
+    preset: Preset, sc: Scale, results: ResultsStore, sweep: Sweep, wanted: list[int]
+) -> StudyRuns:
+    """The complete runs of ``sweep`` in ``results``; its seeds outside ``wanted`` are exploratory."""
     configs = sweep.configs()
     out = _empty(preset, sc, sweep.base, configs, wanted)
     records = {}
@@ -184,8 +214,51 @@ def _empty(preset: Preset, sc: Scale, base: Config, configs: list[Config], seeds
         base=base,
         epochs=max(cfg.train.epochs for cfg in configs),
         seeds=seeds,
-        runs={v: [] for v in preset.variants_of(sc.name)},
+        runs={cfg.variant: [] for cfg in configs},
     )
+
+
+def _attach(out: StudyRuns, selection: dict[str, Choice], selection_runs: StudyRuns | None) -> StudyRuns:
+    """``out`` with its selection; a tuned arm without a pick awaits it (module docstring)."""
+    out.selection, out.selection_runs = selection, selection_runs
+    for arm, choice in selection.items():
+        if choice.pick is None:
+            out.runs[arm] = []
+            out.missing[arm] = [(s, "awaiting selection") for s in out.seeds]
+            out.exploratory.pop(arm, None)
+    return out
+
+
+def picks_of(selection: dict[str, Choice]) -> dict[str, dict[str, Any]]:
+    """Tuned arm -> the overrides it was picked with (arms still without a pick are left out)."""
+    return {arm: c.picked.overrides for arm, c in selection.items() if c.picked is not None}
+
+
+def choices(selection_runs: StudyRuns, select: Selection) -> dict[str, Choice]:
+    """Each tuned arm's grid, with the mean of ``select.metric`` over its selection runs, and its pick."""
+    from normact.experiments.judge import measure  # judge reads this module's StudyRuns
+
+    preset, scale = selection_runs.preset, selection_runs.scale
+    metric = preset.metrics[select.metric]
+    worst = -math.inf if select.better == "higher" else math.inf
+    out = {}
+    for arm in select.tuned(list(preset.variants_of(scale.name))):
+        points = []
+        for overrides in select.points():
+            name = point_name(arm, overrides)
+            runs = selection_runs.runs[name]
+            diverged = np.array([r.status == "diverged" for r in runs], dtype=bool)
+            values = np.where(diverged, worst, measure(selection_runs, metric, name))
+            if np.isnan(values).any():
+                seed = runs[int(np.flatnonzero(np.isnan(values))[0])].seed
+                raise ValueError(
+                    f"preset {preset.name!r}, scale {scale.name!r}: selection run {name} seed {seed} "
+                    f"finished without a value of {select.metric!r}, so no pick can be made"
+                )
+            missing = tuple(selection_runs.missing.get(name, ()))
+            points.append(Point(dict(overrides), values, int(diverged.sum()), missing))
+        out[arm] = choose(arm, points, select.better)
+    return out
 
 
 def _array(by_epoch: dict[int, float]) -> np.ndarray:
@@ -213,10 +286,12 @@ _CSV_FIXED = ("study", "scale", "variant", "seed", "config_hash", "status", "div
 
 
 def write_runs_csv(runs: StudyRuns, path: str | Path) -> Path:
-    """The runs as CSV: one row per run (module docstring), missing runs with their status and no values."""
+    """The runs as CSV: one row per run (module docstring), missing runs with their status and no values;
+    the selection runs first, when the scale selects."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    every = [r for v in runs.runs.values() for r in v]
+    parts = [runs] if runs.selection_runs is None else [runs.selection_runs, runs]
+    every = [r for part in parts for v in part.runs.values() for r in v]
     keys = sorted(
         {(k, e) for r in every for k, a in r.metrics.items() for e in range(1, a.size + 1)}
         | {(k, 0) for r in every for k in r.initial}
@@ -237,7 +312,7 @@ def write_runs_csv(runs: StudyRuns, path: str | Path) -> Path:
             fixed = [study, scale, r.variant, r.seed, r.config_hash, r.status, r.diverged_epoch or "",
                      r.created_at, r.finished_at, time]  # fmt: skip
             w.writerow([*fixed, *(value(k, e) for k, e in keys)])
-        for variant, missing in runs.missing.items():
+        for variant, missing in (m for part in parts for m in part.missing.items()):
             for seed, status in missing:
                 w.writerow([study, scale, variant, seed, "", status, "", "", "", "", *([""] * len(keys))])
     return path
@@ -247,19 +322,41 @@ def read_runs_csv(preset: Preset, scale: str, path: str | Path) -> StudyRuns:
     """The :class:`StudyRuns` a ``runs.csv`` holds; its config hashes must be today's for the preset."""
     sc = preset.scale(scale)
     path = Path(path)
-    sweep = preset.sweep(scale)
-    configs = sweep.configs()
-    expected = {(c.variant, c.train.seed): config_hash(c) for c in configs}
-    out = _empty(preset, sc, sweep.base, configs, list(sweep.seeds))
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     for i, row in enumerate(rows, 2):
-        at = f"{str(path)!r}, line {i}"
         if row["study"] != preset.name or row["scale"] != scale:
             raise ValueError(
-                f"{at}: a run of {row['study']} at scale {row['scale']}, not {preset.name} at {scale}"
+                f"{str(path)!r}, line {i}: a run of {row['study']} at scale {row['scale']}, "
+                f"not {preset.name} at {scale}"
             )
+    grid = preset.selection_sweep(scale)
+    names = set(grid.variants) if grid is not None else set()
+    selection_runs = None if grid is None else _from_rows(preset, sc, grid, rows, path, keep=names)
+    selection = {} if selection_runs is None else choices(selection_runs, sc.select)
+    sweep = preset.sweep(scale, picks=picks_of(selection))
+    return _attach(_from_rows(preset, sc, sweep, rows, path, skip=names), selection, selection_runs)
+
+
+def _from_rows(
+    preset: Preset,
+    sc: Scale,
+    sweep: Sweep,
+    rows: list[dict[str, str]],
+    path: Path,
+    keep: set[str] | None = None,
+    skip: set[str] = frozenset(),
+) -> StudyRuns:
+    """The runs of ``sweep`` among a ``runs.csv``'s ``rows``: only variants in ``keep`` (default: all),
+    none in ``skip``; other seeds and variants are exploratory."""
+    configs = sweep.configs()
+    expected = {(c.variant, c.train.seed): config_hash(c) for c in configs}
+    out = _empty(preset, sc, sweep.base, configs, list(sweep.seeds))
+    for i, row in enumerate(rows, 2):
+        at = f"{str(path)!r}, line {i}"
         variant, seed = row["variant"], int(row["seed"])
+        if variant in skip or (keep is not None and variant not in keep):
+            continue
         if (variant, seed) not in expected:
             out.exploratory.setdefault(variant, []).append(seed)
             continue
