@@ -59,6 +59,12 @@ def test_bnorder_variants_and_scales():
         [100, 150],
     )
     assert len(full.seeds) == 4 and len(full.configs()) == 56  # 3 seeds could not pass a rank-sum test
+    for scale in ("full", "full-cifar10", "full-tinyimagenet"):  # appendix A.1's grid search, per model
+        select = preset.scale(scale).select
+        assert select.grid == {"optim.lr": [0.1, 0.01], "optim.weight_decay": [5e-3, 1e-3, 5e-4, 1e-4]}
+        assert (select.seeds, select.metric, select.better) == ((100, 101, 102), "accuracy", "higher")
+        assert len(preset.selection_sweep(scale).configs()) == len(preset.variants_of(scale)) * 8 * 3
+    assert preset.scale("cpu").select is None
     for scale, data in (("full-cifar10", "cifar10"), ("full-tinyimagenet", "tiny_imagenet")):
         sweep = preset.sweep(scale, 1)
         assert sweep.base.data.name == data
