@@ -71,6 +71,31 @@ def test_preset_registers_with_ten_variants_and_three_scales():
     assert {c.data.name for c in preset.sweep("full-cifar10").configs()} == {"cifar10"}
 
 
+def test_the_full_scales_add_table2s_rows_and_select_each_models_rate():
+    """Plain "no bias" and BN "double" at the full scales only; every model's lr picked on seeds 100-102."""
+    preset = get_preset("crelu-normprop")
+    extra = ["plain_nobias_relu", "bn_double_relu", "plain_nobias_crelu"]
+    for scale in ("full", "full-cifar10"):
+        assert list(preset.variants_of(scale)) == VARIANTS + extra
+        select = preset.scale(scale).select
+        assert select.grid == {"optim.lr": [0.1, 0.05, 0.025, 0.0125]} and select.seeds == (100, 101, 102)
+        assert (select.metric, select.better) == ("accuracy", "higher")
+        grid = preset.selection_sweep(scale)
+        assert len(grid.configs()) == 13 * 4 * 3
+        rates = {c.optim.lr for c in grid.configs() if c.variant.startswith("normprop_relu@")}
+        assert rates == {0.1, 0.05, 0.025, 0.0125}  # NormProp ReLU gets the others' chance
+    full = {c.variant: c for c in preset.sweep("full", picks={"plain_relu": {"optim.lr": 0.0125}}).configs()}
+    assert full["plain_nobias_relu"].model.kwargs["bias"] is False and full["plain_relu"].model.kwargs.get(
+        "bias", True
+    )
+    assert full["bn_double_relu"].model.kwargs["width"] == 2.0 and full["bn_double_relu"].model.init == "he"
+    assert full["plain_relu"].optim.lr == 0.0125  # the pick replaces the cpu pilot's rate
+    assert preset.label("plain_nobias_crelu") == "Plain (no bias) CReLU"
+    assert list(preset.variants_of("cpu")) == VARIANTS and preset.scale("cpu").select is None
+    model = build_model(full["plain_nobias_relu"].model, 100, (3, 32, 32))
+    assert all(m.bias is None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
 def test_every_cpu_probe_finds_its_layers_in_every_variant():
     preset = get_preset("crelu-normprop")
     x = torch.randn(4, 1, 28, 28)
