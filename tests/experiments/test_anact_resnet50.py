@@ -31,7 +31,8 @@ def write_tiny_cifar100(folder, n_train=64, n_test=32, seed=0):
 
 def test_anact_resnet50_runs_follow_the_papers_recipe():
     preset = get_preset("anact-resnet50")
-    assert list(preset.variants) == TABLE4 and set(preset.scales) == {"smoke", "full", "full-tiny-imagenet"}
+    assert list(preset.variants) == TABLE4
+    assert set(preset.scales) == {"smoke", "cpu", "full", "full-tiny-imagenet"}
     full = {c.variant: c for c in preset.sweep("full").configs() if c.train.seed == 0}
     relu, nswish = full["relu"], full["nswish"]
     assert (relu.model.name, relu.data.name, relu.train.epochs, relu.data.batch_size) == (
@@ -47,6 +48,11 @@ def test_anact_resnet50_runs_follow_the_papers_recipe():
         "NReLU reaches a higher top-1 accuracy than ReLU (Tables 4-5)",
         "NSwish reaches a higher top-1 accuracy than Swish (Tables 4-5)",
     )
+    cpu = preset.sweep("cpu")  # the stand-in: every block of ResNet50, narrow, on Fashion-MNIST
+    assert len(cpu.seeds) == 4 and list(cpu.variants) == TABLE4
+    assert (cpu.base.data.name, cpu.base.model.kwargs["stem"], cpu.base.model.kwargs["width"]) == (
+        "fashion_mnist", "imagenet", 0.0625)  # fmt: skip
+    assert (cpu.base.optim.name, cpu.base.optim.lr) == ("adamw", 1e-3)  # the paper's recipe otherwise
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +76,13 @@ def test_analysis_on_a_synthetic_store(tmp_path, resnet_synth):
         run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
                               config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
         best = BEST[cfg.variant][cfg.train.seed]
-        db.log_epoch(run_id, 1, {"test_acc": best - 0.1, "score": 1.0, "time": 1.0})
-        db.log_epoch(run_id, 2, {"test_acc": best, "score": 2.0, "time": 1.0})
+        db.log_epoch(run_id, 1, {"test_acc": best - 0.1, "test_acc5": 0.7, "score": 1.0, "time": 1.0})
+        db.log_epoch(run_id, 2, {"test_acc": best, "test_acc5": best + 0.3, "score": 2.0, "time": 1.0})
         db.finish_run(run_id, "finished")
     report = build_report(resnet_synth, "s", db.path)
     text = render_markdown(report)
-    assert "| NReLU | 56.50 [55.00, 60.00] |" in text and "| 56.01 | 4 |" in text  # Table 5's NReLU beside
+    assert "| NReLU | 56.50 [55.00, 60.00] |" in text
+    assert "| 86.50 | 1.500 | 56.01 | 78.99 | 4 |" in text  # top-5, Score, Table 5's NReLU beside
     assert "| NSwish | 56.55 | 79.25 |" in text  # Table 5 as printed
     verdicts = {v.claim: v for v in report.verdicts}
     relu = verdicts["NReLU reaches a higher top-1 accuracy than ReLU (Tables 4-5)"]
