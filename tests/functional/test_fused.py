@@ -169,3 +169,69 @@ def test_running_statistics_rule_is_the_same_in_cpp_and_python(momentum):
         states = out
     assert states["p"][3] == 40  # 42 batches; the two undefined first ones did not count
     assert gated > 0  # some batch rho fell outside the gate
+
+
+LAYOUTS = {
+    "transposed": lambda t: t.transpose(1, 3),
+    "channels_last": lambda t: t.contiguous(memory_format=torch.channels_last),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("momentum", [0.2, None])
+def test_layer_operator_takes_any_layout_and_updates_like_python(layout, momentum):
+    """The C++ operator (autograd and running update in C++) against the pure-torch path."""
+    base = elementwise("silu")
+    x = LAYOUTS[layout](torch.randn(4, 6, 5, 7, dtype=torch.float64) + 0.3)
+    g = torch.randn(x.shape, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        xr, alpha = x.clone().requires_grad_(), torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+        stats = [torch.zeros(()), torch.ones(()), torch.ones(()), torch.tensor(0)]
+        with fused_kernels(fused):
+            for step in range(3):
+                out = normalized_activation(xr * (1 + step), alpha, *stats, base, True, momentum)
+            out.backward(g)
+        results.append((out.detach(), xr.grad, alpha.grad, *stats))
+    for u, v in zip(*results, strict=True):
+        torch.testing.assert_close(u, v, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("trainable", [False, True])
+def test_selu_operator_takes_a_transposed_input(trainable):
+    x = torch.randn(3, 5, 4, 6).transpose(1, 3)
+    results = []
+    for fused in (True, False):
+        xr = x.clone().requires_grad_()
+        lam = torch.tensor(1.07, requires_grad=True) if trainable else 1.07
+        with fused_kernels(fused):
+            out = selu_family(xr, "lselu", lam, 1.6, 0.2)
+            out.backward(torch.cos(x))
+        results.append((out.detach(), xr.grad, lam.grad if trainable else None))
+    for u, v in zip(*results, strict=True):
+        if u is not None:
+            torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-5)
+
+
+def test_operators_run_in_inference_mode_and_are_once_differentiable():
+    base = elementwise("relu")
+    x = torch.randn(8, 10)
+    stats = [torch.zeros(()), torch.ones(()), torch.ones(()), torch.tensor(0)]
+    xr = x.clone().requires_grad_()
+    with fused_kernels(True):
+        with torch.inference_mode():
+            expected = normalized_activation(x, torch.zeros(()), *stats, base, False)
+            expected_selu = selu_family(x, "sselu", 1.1, 1.5, 0.8)
+        for out, want in (
+            (normalized_activation(xr, torch.zeros(()), *stats, base, False), expected),
+            (selu_family(xr, "sselu", 1.1, 1.5, 0.8), expected_selu),
+        ):
+            torch.testing.assert_close(out.detach(), want)
+            # as torch's once_differentiable: create_graph=True gives the gradient, which cannot be
+            # differentiated again
+            v = torch.ones_like(out, requires_grad=True)
+            (grad,) = torch.autograd.grad(out, xr, v, create_graph=True)
+            (plain,) = torch.autograd.grad(out, xr, torch.ones_like(out), retain_graph=True)
+            torch.testing.assert_close(grad.detach(), plain)
+            with pytest.raises(RuntimeError, match="differentiate twice"):
+                grad.sum().backward()

@@ -2,12 +2,18 @@
 //
 // One pass that reads the input gives every statistic a normalized activation needs (moments), one
 // pass its output, recomputing f (forward: one write instead of writing f and rescaling it), one pass
-// the input gradient together with the per-row sum(grad * (f(x) - shift)) (backward). Compiled at first use by normact.functional._fused.
+// the input gradient together with the per-row sum(grad * (f(x) - shift)) (backward). The operators
+// normalized_activation and selu_family run the whole layer, their autograd included, in C++.
+// Compiled at first use by normact.functional._fused.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/full_like.h>
 #include <ATen/ops/zeros.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/functions/basic_ops.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -142,11 +148,11 @@ void moments_block(const Act<T, K>& act, const T* x, int64_t n, double* out) {
   std::copy(acc, acc + 5, out);
 }
 
+// px: G rows of M values, one after the other
 template <typename T, int64_t K>
-void moments_impl(const at::Tensor& x, const Act<T, K>& act, double* out) {
-  const int64_t G = x.size(0), M = x.size(1), nb = (M + BLOCK - 1) / BLOCK;
+void moments_impl(const T* px, int64_t G, int64_t M, const Act<T, K>& act, double* out) {
+  const int64_t nb = (M + BLOCK - 1) / BLOCK;
   std::vector<double> part(G * nb * 5);
-  const T* px = x.data_ptr<T>();
   for_blocks(G, M, [&](int64_t b, int64_t, int64_t off, int64_t n) {
     moments_block<T, K>(act, px + off, n, &part[b * 5]);
   });
@@ -170,11 +176,9 @@ void forward_block(const Act<T, K> act, const T* xi, T* yi, int64_t n, T a, T c)
 }
 
 template <typename T, int64_t K>
-void forward_impl(const at::Tensor& x, at::Tensor& y, const Act<T, K>& act, const double* scale,
+void forward_impl(const T* px, T* py, int64_t G, int64_t M, const Act<T, K>& act, const double* scale,
                   const double* shift) {
-  const T* px = x.data_ptr<T>();
-  T* py = y.data_ptr<T>();
-  for_blocks(x.size(0), x.size(1), [&](int64_t, int64_t g, int64_t off, int64_t n) {
+  for_blocks(G, M, [&](int64_t, int64_t g, int64_t off, int64_t n) {
     forward_block<T, K>(act, px + off, py + off, n, T(scale[g]), T(scale[g] * shift[g]));
   });
 }
@@ -202,12 +206,9 @@ double backward_block(const Act<T, K> act, const T* xi, const T* gi, T* oi, int6
 }
 
 template <typename T, int64_t K>
-void backward_impl(const at::Tensor& grad, const at::Tensor& x, at::Tensor& gx, const Act<T, K>& act,
+void backward_impl(const T* pg, const T* px, T* po, int64_t G, int64_t M, const Act<T, K>& act,
                    const double* scale, const double* shift, bool dot, double* out) {
-  const int64_t G = x.size(0), M = x.size(1), nb = (M + BLOCK - 1) / BLOCK;
-  const T* px = x.data_ptr<T>();
-  const T* pg = grad.data_ptr<T>();
-  T* po = gx.data_ptr<T>();
+  const int64_t nb = (M + BLOCK - 1) / BLOCK;
   std::vector<double> part(G * nb, 0.0);
   for_blocks(G, M, [&](int64_t b, int64_t g, int64_t off, int64_t n) {
     const T a = T(scale[g]), c = T(shift[g]);
@@ -240,74 +241,262 @@ void dispatch(int64_t kind, double p0, double p1, double lam, const F& fn) {
   }
 }
 
+// The activation f = lam g(x) of the kernels: its kind and parameters.
+struct Activation {
+  int64_t kind;
+  double p0, p1, lam;
+};
+
+// The three passes on G rows of M values of a float32/float64 tensor's memory.
+void moments_rows(const at::Tensor& x, int64_t G, int64_t M, const Activation& k, double* out) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moments", [&] {
+    dispatch<scalar_t>(k.kind, k.p0, k.p1, k.lam, [&](const auto& act) {
+      moments_impl(x.data_ptr<scalar_t>(), G, M, act, out);
+    });
+  });
+}
+
+void forward_rows(const at::Tensor& x, at::Tensor& y, int64_t G, int64_t M, const Activation& k, const double* scale,
+                  const double* shift) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "forward", [&] {
+    dispatch<scalar_t>(k.kind, k.p0, k.p1, k.lam, [&](const auto& act) {
+      forward_impl(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), G, M, act, scale, shift);
+    });
+  });
+}
+
+void backward_rows(const at::Tensor& grad, const at::Tensor& x, at::Tensor& gx, int64_t G, int64_t M,
+                   const Activation& k, const double* scale, const double* shift, bool dot, double* out) {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "backward", [&] {
+    dispatch<scalar_t>(k.kind, k.p0, k.p1, k.lam, [&](const auto& act) {
+      backward_impl(grad.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), gx.data_ptr<scalar_t>(), G, M, act,
+                    scale, shift, dot, out);
+    });
+  });
+}
+
+// The statistics of normalized_activation: the rules of normalized.py's _batch_statistics,
+// _instance_statistics and update_running_statistics (tests/functional/test_fused.py checks that
+// the two agree on random sequences of batches).
+struct Gate {
+  bool instance;
+  double momentum, lower, upper, tol, b_tanh_alpha;  // momentum < 0: the cumulative average
+};
+struct Statistics {
+  std::vector<double> mean, rho, rho_prime, scale;
+  double count;
+};
+
+// Per row (mean, rho, rho', scale) and the new batch count from the (G, 6) moments (null in eval) and
+// the running values (mean, rho, rho', count; unused with instance statistics).
+Statistics statistics_of(const double* moments, int64_t G, const double* running, const Gate& gate) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Statistics out{std::vector<double>(G), std::vector<double>(G), std::vector<double>(G), std::vector<double>(G),
+                 gate.instance ? 0.0 : running[3]};
+  double& c = out.count;
+  for (int64_t g = 0; g < G; ++g) {
+    double m_new = 0, r_new = nan, p_new = nan;
+    if (moments) {
+      const double* s = moments + g * 6;
+      const double n = s[0], mean_x = s[1] / n, ex2 = s[2] / n, var_x = ex2 - mean_x * mean_x;
+      m_new = s[3] / n;
+      const double var_y = std::max(s[4] / n - m_new * m_new, 0.0);
+      r_new = var_x > gate.tol * ex2 && var_y > 0 ? var_y / var_x : nan;
+      p_new = s[5] / n > 0 ? s[5] / n : nan;
+    }
+    double& pm = out.mean[g];
+    double& pr = out.rho[g];
+    double& pp = out.rho_prime[g];
+    if (gate.instance) {
+      pm = m_new;
+      pr = std::isfinite(r_new) ? r_new : 1.0;
+      pp = std::isfinite(p_new) ? p_new : 1.0;
+    } else {
+      const double m_old = running[0], r_old = running[1], p_old = running[2];
+      pm = m_old, pr = r_old, pp = p_old;
+      if (moments) {
+        const bool first = c == 0;
+        const double w = gate.momentum < 0 ? 1.0 / (c + 1) : gate.momentum;
+        auto take = [&](double old, double now, bool gated) {
+          const bool ok = std::isfinite(now) && (!gated || first || (now > gate.lower * old && now < gate.upper * old));
+          return ok ? (first ? now : old + w * (now - old)) : old;
+        };
+        pm = take(m_old, m_new, false);
+        pr = take(r_old, r_new, true);
+        pp = take(p_old, p_new, true);
+        c += (!first || (std::isfinite(r_new) && std::isfinite(p_new))) ? 1 : 0;
+      }
+    }
+    out.scale[g] = std::sqrt(0.5 * (1.0 / pr + 1.0 / pp)) + gate.b_tanh_alpha;
+  }
+  return out;
+}
+
+at::Tensor doubles(const std::vector<double>& v) {
+  at::Tensor t = at::empty({int64_t(v.size())}, at::TensorOptions().dtype(at::kDouble));
+  std::copy(v.begin(), v.end(), t.data_ptr<double>());
+  return t;
+}
+
+// x as it is when its memory holds the samples one after the other (contiguous or channels-last),
+// else a contiguous copy: the passes then read it as rows of whole samples.
+at::Tensor dense(const at::Tensor& x) {
+  if (x.is_contiguous() || (x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast)) ||
+      (x.dim() == 5 && x.is_contiguous(at::MemoryFormat::ChannelsLast3d)))
+    return x;
+  return x.contiguous();
+}
+
+// grad with the memory layout of x (a dense tensor of the same shape)
+at::Tensor like(const at::Tensor& grad, const at::Tensor& x) {
+  if (grad.strides() == x.strides()) return grad;
+  if (x.is_contiguous()) return grad.contiguous();
+  return grad.contiguous(x.dim() == 4 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::ChannelsLast3d);
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Python's once_differentiable: under create_graph=True the gradients are returned, and raise only
+// if they are differentiated in turn (the backward passes are not differentiable themselves).
+variable_list once_differentiable(variable_list grads, const at::Tensor& grad_out) {
+  if (!at::GradMode::is_enabled() || !grad_out.requires_grad()) return grads;
+  for (auto& g : grads)
+    if (g.defined()) g = g.detach().requires_grad_(true);
+  const auto error = std::make_shared<torch::autograd::DelayedError>(
+      "trying to differentiate twice a function that was marked with @once_differentiable (normact's fused "
+      "CPU kernels)",
+      int64_t(grads.size()));
+  return error->apply(std::move(grads));
+}
+
+// scale * (f(x) - mean) from batch, instance or running statistics, updating the running buffers in
+// training: statistics, running update, output and backward without Python in between.
+struct NormalizedActivation : public torch::autograd::Function<NormalizedActivation> {
+  struct Config {
+    Activation kind;
+    Gate gate;
+    double b;
+    bool training;
+  };
+
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& alpha,
+                            const std::optional<at::Tensor>& mean, const std::optional<at::Tensor>& rho,
+                            const std::optional<at::Tensor>& rho_prime, const std::optional<at::Tensor>& count,
+                            Config c) {
+    const at::Tensor x = dense(input);
+    const int64_t G = c.gate.instance ? x.size(0) : 1, M = x.numel() / std::max<int64_t>(G, 1);
+    std::vector<double> moments;
+    if (c.training || c.gate.instance) {
+      moments.resize(G * 6);
+      moments_rows(x, G, M, c.kind, moments.data());
+      double total = 0;
+      for (const double v : moments) total += v;  // the float64 sums of finite inputs are finite
+      TORCH_CHECK_VALUE(!c.training || std::isfinite(total), "non-finite batch statistics");
+    }
+    double running[4] = {0, 1, 1, 0};
+    if (!c.gate.instance)
+      running[0] = mean->item<double>(), running[1] = rho->item<double>(),
+      running[2] = rho_prime->item<double>(), running[3] = count->item<double>();
+    c.gate.b_tanh_alpha = c.b * std::tanh(alpha.item<double>());
+    const Statistics s = statistics_of(moments.empty() ? nullptr : moments.data(), G, running, c.gate);
+    at::Tensor y = at::empty_like(x);
+    forward_rows(x, y, G, M, c.kind, s.scale.data(), s.mean.data());
+    if (c.training && !c.gate.instance) {
+      mean->fill_(s.mean[0]);
+      rho->fill_(s.rho[0]);
+      rho_prime->fill_(s.rho_prime[0]);
+      count->fill_(s.count);
+    }
+    ctx->save_for_backward({x, alpha});
+    ctx->saved_data["scale"] = s.scale;
+    ctx->saved_data["shift"] = s.mean;
+    ctx->saved_data["kind"] = std::vector<double>{double(c.kind.kind), c.kind.p0, c.kind.p1, c.kind.lam, c.b};
+    return y;
+  }
+
+  // x: scale grad f'(x); alpha: b (1 - tanh^2 alpha) sum(grad (f(x) - mean)) (ANAct eq. 36)
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &alpha = saved[1];
+    const auto scale = ctx->saved_data["scale"].toDoubleVector();
+    const auto shift = ctx->saved_data["shift"].toDoubleVector();
+    const auto k = ctx->saved_data["kind"].toDoubleVector();
+    const int64_t G = int64_t(scale.size()), M = x.numel() / G;
+    const bool dot = ctx->needs_input_grad(1);
+    at::Tensor gx = at::empty_like(x);
+    std::vector<double> sums(G);
+    backward_rows(like(grads[0], x), x, gx, G, M, Activation{int64_t(k[0]), k[1], k[2], k[3]}, scale.data(),
+                  shift.data(), dot, sums.data());
+    at::Tensor grad_alpha;
+    if (dot) {
+      const double t = std::tanh(alpha.item<double>());
+      double total = 0;
+      for (const double v : sums) total += v;
+      grad_alpha = at::full_like(alpha, k[4] * (1 - t * t) * total);
+    }
+    const at::Tensor grad_x = ctx->needs_input_grad(0) ? gx : at::Tensor();
+    const variable_list out = once_differentiable({grad_x, grad_alpha}, grads[0]);
+    return {out[0], out[1], {}, {}, {}, {}, {}};
+  }
+};
+
+// lam g(x), lam a float or a tensor that gets sum(grad g(x)).
+struct SELUFamily : public torch::autograd::Function<SELUFamily> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const std::optional<at::Tensor>& lam_t,
+                            double lam, Activation k) {
+    const at::Tensor x = dense(input);
+    const double scale = lam_t ? lam_t->item<double>() : lam, shift = 0;
+    at::Tensor y = at::empty_like(x);
+    forward_rows(x, y, 1, x.numel(), k, &scale, &shift);
+    ctx->save_for_backward({x, lam_t.value_or(at::Tensor())});
+    ctx->saved_data["kind"] = std::vector<double>{double(k.kind), k.p0, k.p1, k.lam, scale};
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &lam_t = saved[1];
+    const auto k = ctx->saved_data["kind"].toDoubleVector();
+    const bool dot = lam_t.defined() && ctx->needs_input_grad(1);
+    const double scale = k[4], shift = 0;
+    double sum = 0;
+    at::Tensor gx = at::empty_like(x);
+    backward_rows(like(grads[0], x), x, gx, 1, x.numel(), Activation{int64_t(k[0]), k[1], k[2], k[3]}, &scale,
+                  &shift, dot, &sum);
+    const at::Tensor grad_x = ctx->needs_input_grad(0) ? gx : at::Tensor();
+    const variable_list out = once_differentiable({grad_x, dot ? at::full_like(lam_t, sum) : at::Tensor()}, grads[0]);
+    return {out[0], out[1], {}, {}};
+  }
+};
+
 }  // namespace
 
 // (G, 6) float64 per-row n and sums of x, x^2, f, f^2, f'^2.
 at::Tensor moments(const at::Tensor& x, int64_t kind, double p0, double p1, double lam) {
   check(x, "x");
   auto out = at::empty({x.size(0), 6}, x.options().dtype(at::kDouble));
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moments", [&] {
-    dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) {
-      moments_impl(x, act, out.data_ptr<double>());
-    });
-  });
+  moments_rows(x, x.size(0), x.size(1), Activation{kind, p0, p1, lam}, out.data_ptr<double>());
   return out;
 }
 
-// The statistics of normalized_activation: the rules of normalized.py's _batch_statistics,
-// _instance_statistics and update_running_statistics (tests/functional/test_fused.py checks that
-// the two agree on random sequences of batches):
-// per row (mean, rho, rho', scale) and the new batch count, as float64 tensors. moments is None
-// in eval; instance takes each row's own statistics; otherwise the running values are updated.
+// Per row (mean, rho, rho', scale) and the new batch count, as float64 tensors (statistics_of). moments
+// is None in eval; instance takes each row's own statistics; otherwise the running values are updated.
 std::vector<at::Tensor> statistics(std::optional<at::Tensor> moments, std::optional<at::Tensor> mean,
                                    std::optional<at::Tensor> rho, std::optional<at::Tensor> rho_prime,
                                    std::optional<at::Tensor> count, bool instance, double momentum,
                                    double lower, double upper, double tol, double b_tanh_alpha) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
   const int64_t G = moments ? moments->size(0) : 1;
-  auto opts = at::TensorOptions().dtype(at::kDouble);
-  at::Tensor o_mean = at::empty({G}, opts), o_rho = at::empty({G}, opts), o_rhop = at::empty({G}, opts);
-  at::Tensor o_scale = at::empty({G}, opts), o_count = at::empty({1}, opts);
-  double* pm = o_mean.data_ptr<double>();
-  double* pr = o_rho.data_ptr<double>();
-  double* pp = o_rhop.data_ptr<double>();
-  double c = count ? count->item<double>() : 0.0;
-  for (int64_t g = 0; g < G; ++g) {
-    double m_new = 0, r_new = nan, p_new = nan;
-    if (moments) {
-      TORCH_CHECK(moments->scalar_type() == at::kDouble && moments->is_contiguous(), "moments: float64");
-      const double* s = moments->data_ptr<double>() + g * 6;
-      const double n = s[0], mean_x = s[1] / n, ex2 = s[2] / n, var_x = ex2 - mean_x * mean_x;
-      m_new = s[3] / n;
-      const double var_y = std::max(s[4] / n - m_new * m_new, 0.0);
-      r_new = var_x > tol * ex2 && var_y > 0 ? var_y / var_x : nan;
-      p_new = s[5] / n > 0 ? s[5] / n : nan;
-    }
-    if (instance) {
-      pm[g] = m_new;
-      pr[g] = std::isfinite(r_new) ? r_new : 1.0;
-      pp[g] = std::isfinite(p_new) ? p_new : 1.0;
-    } else {
-      const double m_old = mean->item<double>(), r_old = rho->item<double>();
-      const double p_old = rho_prime->item<double>();
-      pm[g] = m_old, pr[g] = r_old, pp[g] = p_old;
-      if (moments) {
-        const bool first = c == 0;
-        const double w = momentum < 0 ? 1.0 / (c + 1) : momentum;
-        auto take = [&](double old, double now, bool gated) {
-          const bool ok = std::isfinite(now) && (!gated || first || (now > lower * old && now < upper * old));
-          return ok ? (first ? now : old + w * (now - old)) : old;
-        };
-        pm[g] = take(m_old, m_new, false);
-        pr[g] = take(r_old, r_new, true);
-        pp[g] = take(p_old, p_new, true);
-        c += (!first || (std::isfinite(r_new) && std::isfinite(p_new))) ? 1 : 0;
-      }
-    }
-    o_scale.data_ptr<double>()[g] = std::sqrt(0.5 * (1.0 / pr[g] + 1.0 / pp[g])) + b_tanh_alpha;
-  }
-  o_count.data_ptr<double>()[0] = c;
-  return {o_mean, o_rho, o_rhop, o_scale, o_count};
+  if (moments)
+    TORCH_CHECK(moments->scalar_type() == at::kDouble && moments->is_contiguous() && moments->size(1) == 6,
+                "moments: (G, 6) float64");
+  double running[4] = {0, 1, 1, 0};
+  if (!instance)
+    running[0] = mean->item<double>(), running[1] = rho->item<double>(), running[2] = rho_prime->item<double>(),
+    running[3] = count->item<double>();
+  const Statistics s = statistics_of(moments ? moments->data_ptr<double>() : nullptr, G, running,
+                                     Gate{instance, momentum, lower, upper, tol, b_tanh_alpha});
+  return {doubles(s.mean), doubles(s.rho), doubles(s.rho_prime), doubles(s.scale), doubles({s.count})};
 }
 
 // y = scale[g] * (f(x) - shift[g]) row by row.
@@ -318,9 +507,7 @@ void forward(const at::Tensor& x, at::Tensor y, const at::Tensor& scale, const a
   TORCH_CHECK(y.scalar_type() == x.scalar_type(), "y dtype");
   const double* sc = rows(scale, x.size(0), "scale");
   const double* sh = rows(shift, x.size(0), "shift");
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "forward", [&] {
-    dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) { forward_impl(x, y, act, sc, sh); });
-  });
+  forward_rows(x, y, x.size(0), x.size(1), Activation{kind, p0, p1, lam}, sc, sh);
 }
 
 // gx = scale[g] * grad * f'(x); returns per-row sum(grad * (f(x) - shift[g])) when dot (else zeros).
@@ -333,12 +520,34 @@ at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, at::Tensor gx, 
   const double* sc = rows(scale, x.size(0), "scale");
   const double* sh = rows(shift, x.size(0), "shift");
   auto out = at::zeros({x.size(0)}, x.options().dtype(at::kDouble));
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "backward", [&] {
-    dispatch<scalar_t>(kind, p0, p1, lam, [&](const auto& act) {
-      backward_impl(grad, x, gx, act, sc, sh, dot, out.data_ptr<double>());
-    });
-  });
+  backward_rows(grad, x, gx, x.size(0), x.size(1), Activation{kind, p0, p1, lam}, sc, sh, dot, out.data_ptr<double>());
   return out;
+}
+
+// The whole normalized activation on a float32/float64 CPU tensor, autograd included (normalized.py's
+// _NormalizedActivation and the running update of normalized_activation in one call); momentum < 0 is
+// the cumulative average; a non-finite training batch raises ValueError before any buffer changes.
+at::Tensor normalized_activation(const at::Tensor& x, const at::Tensor& alpha, const std::optional<at::Tensor>& mean,
+                                 const std::optional<at::Tensor>& rho, const std::optional<at::Tensor>& rho_prime,
+                                 const std::optional<at::Tensor>& count, int64_t kind, double p0, double p1,
+                                 double lam, double b, double momentum, double lower, double upper, double tol,
+                                 bool training, bool instance) {
+  TORCH_CHECK(x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble),
+              "normalized_activation: float32/64 CPU tensors only");
+  TORCH_CHECK(instance ? x.dim() >= 1 && x.size(0) > 0 : mean && rho && rho_prime && count,
+              "normalized_activation: instance statistics need samples, batch statistics the running buffers");
+  const NormalizedActivation::Config c{Activation{kind, p0, p1, lam}, Gate{instance, momentum, lower, upper, tol, 0.0}, b,
+                                       training};
+  return NormalizedActivation::apply(x, alpha, mean, rho, rho_prime, count, c);
+}
+
+// The SELU family's lam g(x) on a float32/float64 CPU tensor, autograd included; lam_t (when given) is
+// the trainable lam, else lam.
+at::Tensor selu_family(const at::Tensor& x, const std::optional<at::Tensor>& lam_t, double lam, int64_t kind,
+                       double p0, double p1) {
+  TORCH_CHECK(x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble),
+              "selu_family: float32/64 CPU tensors only");
+  return SELUFamily::apply(x, lam_t, lam, Activation{kind, p0, p1, 1.0});
 }
 
 // The operator namespace is the build's name (passed as -DNORMACT_NAMESPACE=...), so that builds for
@@ -353,4 +562,10 @@ NORMACT_LIBRARY(NORMACT_NAMESPACE, m) {
         "float lam) -> ()", &forward);
   m.def("backward(Tensor grad, Tensor x, Tensor(a!) gx, Tensor scale, Tensor shift, int kind, float p0, "
         "float p1, float lam, bool dot) -> Tensor", &backward);
+  // with their autograd (CompositeImplicitAutograd kernels: eager calls only, never traced)
+  m.def("normalized_activation(Tensor x, Tensor alpha, Tensor(a!)? mean, Tensor(b!)? rho, "
+        "Tensor(c!)? rho_prime, Tensor(d!)? count, int kind, float p0, float p1, float lam, float b, "
+        "float momentum, float lower, float upper, float tol, bool training, bool instance) -> Tensor",
+        &normalized_activation);
+  m.def("selu_family(Tensor x, Tensor? lam_t, float lam, int kind, float p0, float p1) -> Tensor", &selu_family);
 }

@@ -6,7 +6,7 @@ output ``scale * (f(x) - shift)``; one pass gives ``scale * grad * f'(x)`` toget
 taken in blocks of 16384 elements whose partial sums are added in a fixed order, so results do not
 depend on the number of threads.
 
-The C++ (``_fused.cpp``) is compiled at first use (about 15 s, announced by one line on stderr), or
+The C++ (``_fused.cpp``) is compiled at first use (about 30 s, announced by one line on stderr), or
 ahead of time by ``normact kernels --build``. The build runs in a child process under an ``flock``
 (released by the system if its holder dies, so no lock is ever left behind) and is bounded by
 ``NORMACT_KERNEL_BUILD_TIMEOUT`` (300 s, waiting for another process's build included); past it the
@@ -42,7 +42,7 @@ from torch.utils import _python_dispatch
 
 from normact.functional import _triton
 
-__all__ = ["SILU", "fused_kernels", "fused_kernels_available", "kernels", "traced", "usable"]
+__all__ = ["SILU", "eager", "fused_kernels", "fused_kernels_available", "kernels", "traced", "usable"]
 
 # activation kinds of the kernels; f = lam * g(x) with parameters p0, p1
 LEAKY, SILU, ELU, LSELU = 0, 1, 2, 3
@@ -201,7 +201,7 @@ def _build(force: bool = False) -> Any:
         timeout = build_timeout()
         ahead = "build them ahead with `normact kernels --build`"
         print(
-            f"normact: building the fused CPU kernels for {build.target} (once, about 15 s, at most "
+            f"normact: building the fused CPU kernels for {build.target} (once, about 30 s, at most "
             f"{timeout:g} s) in {build.folder}; {ahead}",
             file=sys.stderr,
             flush=True,
@@ -302,9 +302,23 @@ def usable(x: Tensor, kind: int) -> Any:
     """
     if not _state["enabled"] or traced(x):
         return None
-    if x.device.type == "cpu" and x.dtype in _CPU_DTYPES and "cpu" not in _triton._state["device_types"]:
+    if _on_cpu(x):
         return kernels()
     return _triton.usable(x, kind)
+
+
+def _on_cpu(x: Tensor) -> bool:
+    """Whether ``x`` is for the C++ kernels: float32/float64 on the CPU (unless tests put Triton there)."""
+    return x.device.type == "cpu" and x.dtype in _CPU_DTYPES and "cpu" not in _triton._state["device_types"]
+
+
+def eager(x: Tensor) -> Any:
+    """The C++ kernels where they run ``x``, an eager (not traced) float32/float64 CPU tensor; else None.
+
+    Their ``normalized_activation`` and ``selu_family`` operators run a whole layer, its autograd
+    included, in C++: no Python runs between the module's call and the kernels.
+    """
+    return kernels() if _state["enabled"] and _on_cpu(x) and not traced(x) else None
 
 
 def fused_kernels_available() -> bool:

@@ -4,8 +4,10 @@ ANAct: Adaptive Normalization for Activation Functions, eqs. 13, 15-18 and 31-32
 per-layer scalar statistics over every element of the batch, ``mu = mean f(x)``,
 ``rho = Var[f(x)] / Var[x]`` and ``rho' = mean f'(x)^2``; ``lam = sqrt((rho + rho') / (2 rho rho'))``.
 The statistics are constants for autograd. The custom Function saves only the input and recomputes
-f and f' in the backward pass. On CPU it runs on the fused kernels of ``_fused`` where they apply
-(one pass for the statistics, one for the output, one for the backward), else on torch ops.
+f and f' in the backward pass. On CPU the fused kernels of ``_fused`` run the whole layer, autograd
+included, as one C++ operator where they apply (one pass for the statistics, one for the output, one
+for the backward); under ``torch.distributed`` the Function runs them around the all-reduce of the
+statistics; elsewhere it runs torch ops (or the Triton kernels, or the custom operators of ``_ops``).
 """
 
 from __future__ import annotations
@@ -388,6 +390,16 @@ def normalized_activation(
                 "num_batches_tracked (or instance=True)"
             )
     group = _process_group(sync and training and not instance, process_group)
+    kernels = _fused.eager(input) if base.kernel is not None and group is None else None
+    if kernels is not None:  # the whole layer in C++, its autograd and running update included
+        m = -1.0 if momentum is None else momentum  # -1: cumulative average
+        tol = _CONSTANT_ULPS * _eps(input)
+        try:
+            return kernels.normalized_activation(
+                input, alpha, *stats, *base.kernel, b, m, lower, upper, tol, training, instance
+            )
+        except ValueError as error:  # raised before the running buffers change
+            raise NonFiniteStatistics(_NON_FINITE) from error
     config = _Config(base, b, momentum, lower, upper, training, instance, group)
     # under autocast the statistics still accumulate in float32 or wider (autocast would run their
     # matrix products in its lower precision); the output has the input's dtype

@@ -32,7 +32,7 @@ def cpu_kernels_status() -> tuple[bool, str]:
     failure = _fused._failure(build)
     if failure is not None:
         return False, f"an earlier build failed: {failure}; `normact kernels --build` tries again"
-    return True, f"not built yet: built at first use (about 15 s) or by `normact kernels --build`, {where}"
+    return True, f"not built yet: built at first use (about 30 s) or by `normact kernels --build`, {where}"
 
 
 def cuda_kernels_status() -> tuple[bool, str]:

@@ -2,10 +2,12 @@
 
 Redefining the Self-Normalization Property: dSELU is SELU's form (eq. 3) with ``lam, alpha`` solved
 from eq. 5, sSELU is eq. 9 and lSELU eq. 10; a trainable ``lam`` gets ``sum(grad * y / lam)``
-(eq. 41), accumulated in float32 or wider. A custom Function that saves only the input runs them
-on the fused CPU kernels of ``_fused`` where they apply (one pass forward, one pass backward that
-also gives ``lam``'s gradient); elsewhere dSELU and sSELU with a fixed ``lam`` are aten's
-``elu(x, alpha, scale=lam, input_scale=beta)``, whose autograd also saves only the input.
+(eq. 41), accumulated in float32 or wider. On CPU the fused kernels of ``_fused`` run the layer,
+autograd included, as one C++ operator where they apply (one pass forward, one pass backward that
+also gives ``lam``'s gradient). Elsewhere a custom Function that saves only the input runs the
+Triton kernels or the custom operators of ``_ops``, or, without them, torch ops; dSELU and sSELU
+with a fixed ``lam`` are then aten's ``elu(x, alpha, scale=lam, input_scale=beta)``, whose autograd
+also saves only the input.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ def _unscaled_vjp(grad: Tensor, x: Tensor, kind: str, alpha: float, beta: float)
     return _aten.elu_backward(grad, alpha, 1.0, beta, False, x)
 
 
-def _kernels(x: Tensor, kind: str):
-    return _ops.usable(x, _fused.LSELU if kind == "lselu" else _fused.ELU)
+def _kernels(x: Tensor, kind: str) -> FunctionalKernels | None:
+    """The Triton kernels or the custom operators (traced) for x; the C++ ones run through their operator."""
+    kernels = _ops.usable(x, _fused.LSELU if kind == "lselu" else _fused.ELU)
+    return kernels if isinstance(kernels, FunctionalKernels) else None
 
 
 def _kernel(kind: str, alpha: float, beta: float) -> tuple[int, float, float, float]:
@@ -68,11 +72,7 @@ class _SELUFamily(torch.autograd.Function):
             x = x.contiguous(memory_format=memory_format(x))
             zero = torch.zeros(1, dtype=torch.float64, device=x.device)
             params = _kernel(kind, alpha, beta)
-            if isinstance(kernels, FunctionalKernels):
-                return unrows(kernels.forward(rows(x, 1), _lam64(lam, x), zero, *params), x)
-            out = torch.empty_like(x)
-            kernels.forward(rows(x, 1), rows(out, 1), _lam64(lam, x), zero, *params)
-            return out
+            return unrows(kernels.forward(rows(x, 1), _lam64(lam, x), zero, *params), x)
         if isinstance(lam, Tensor):
             return _unscaled(x, kind, alpha, beta).mul_(lam.to(x.dtype))
         return _unscaled(x, kind, alpha, beta, scale=lam)
@@ -94,14 +94,8 @@ class _SELUFamily(torch.autograd.Function):
         if kernels is not None:
             zero = torch.zeros(1, dtype=torch.float64, device=x.device)
             params, dot = _kernel(ctx.kind, ctx.alpha, ctx.beta), ctx.needs_input_grad[1]
-            if isinstance(kernels, FunctionalKernels):
-                gx, dot = kernels.backward(rows(grad, 1), rows(x, 1), _lam64(lam, x), zero, *params, dot)
-                gx = unrows(gx, x)
-            else:
-                gx = torch.empty_like(x)
-                dot = kernels.backward(
-                    rows(grad, 1), rows(x, 1), rows(gx, 1), _lam64(lam, x), zero, *params, dot
-                )
+            gx, dot = kernels.backward(rows(grad, 1), rows(x, 1), _lam64(lam, x), zero, *params, dot)
+            gx = unrows(gx, x)
             grad_lam = dot.reshape(()).to(lam_t.dtype) if ctx.needs_input_grad[1] else None
             return gx if ctx.needs_input_grad[0] else None, grad_lam, None, None, None
         grad_lam = grad_x = None
@@ -123,6 +117,10 @@ def selu_family(input: Tensor, kind: str, lam: float | Tensor, alpha: float, bet
     if kind not in ("dselu", "sselu", "lselu"):
         raise ValueError(f"unknown SELU family member '{kind}'; choose from ['dselu', 'lselu', 'sselu']")
     check_dtype(input, kind)
+    kernels = _fused.eager(input)
+    if kernels is not None:  # the whole layer in C++, its autograd included
+        lam_t, lam_f = (lam, 0.0) if isinstance(lam, Tensor) else (None, lam)
+        return kernels.selu_family(input, lam_t, lam_f, *_kernel(kind, alpha, beta)[:3])
     if isinstance(lam, Tensor) or kind == "lselu" or _kernels(input, kind) is not None:
         return _SELUFamily.apply(input, lam, kind, alpha, beta)
     return _aten.elu(input, alpha, lam, beta)
