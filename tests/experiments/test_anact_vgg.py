@@ -25,6 +25,7 @@ from .conftest import write_tiny_mnist
 
 VARIANTS = ["relu", "nrelu", "swish", "nswish", "selu_nobn", "relu_gpn_nobn", "nrelu_nobn", "lrelu_gpn_nobn",
             "nlrelu_nobn"]  # fmt: skip
+EXTRA = ["tanh", "leaky_relu", "elu", "nswish_nobn"]  # the full scale's paper rows beyond the cpu scale's
 CLAIM_SCORE = (
     "The Score (eq. 22) is inversely related to the speed of convergence (section 3.1, here on VGG19)"
 )
@@ -32,9 +33,12 @@ CLAIM_SCORE = (
 
 def test_anact_vgg_runs_follow_the_papers_recipe():
     preset = get_preset("anact-vgg")
-    assert list(preset.variants) == VARIANTS and set(preset.scales) == {"cpu", "full"}
+    assert list(preset.variants) == VARIANTS + EXTRA and set(preset.scales) == {"cpu", "full"}
     cpu, full = preset.sweep("cpu"), preset.sweep("full")
-    assert len(cpu.configs()) == 9 * 4 and len(full.configs()) == 9 * 4
+    assert (
+        list(preset.variants_of("cpu")) == VARIANTS and list(preset.variants_of("full")) == VARIANTS + EXTRA
+    )
+    assert len(cpu.configs()) == 9 * 4 and len(full.configs()) == 13 * 4
     by = {c.variant: c for c in cpu.configs() if c.train.seed == 0}
     relu, nrelu, gpn = by["relu"], by["nrelu"], by["relu_gpn_nobn"]
     # Table 8: AdamW lr 1e-3, batch 128, warm-up over the first epoch, dropout 0.5, clipping 3.0
@@ -55,6 +59,17 @@ def test_anact_vgg_runs_follow_the_papers_recipe():
         60,
     )
     assert "width" not in f["relu"].model.kwargs and by["relu"].model.kwargs["width"] == 0.125
+    # Table 2's other bases (with BN) and Table 3's NSwish without BN, initialised as the paper pairs them
+    assert [(f[v].model.act, f[v].model.init) for v in EXTRA] == [
+        ("tanh", "xavier"),
+        ("leaky_relu", "he"),
+        ("elu", "he"),
+        ("nswish", "xavier"),
+    ]
+    assert [f[v].model.kwargs.get("block_order", "convention") for v in EXTRA] == ["convention"] * 3 + [
+        "none"
+    ]
+    assert {f[v].optim.name for v in EXTRA} == {"adamw"}
     assert len(preset.claims) == 6
 
 

@@ -186,6 +186,7 @@ def _style(variant: str, label: Any) -> dict[str, Any]:
         "relu": "#1f77b4", "nrelu": "#1f77b4", "swish": "#d62728", "nswish": "#d62728",
         "selu_nobn": "#9467bd", "relu_gpn_nobn": "#1f77b4", "nrelu_nobn": "#1f77b4",
         "lrelu_gpn_nobn": "#bcbd22", "nlrelu_nobn": "#bcbd22", "nswish_nobn": "#d62728",
+        "tanh": "#7f7f7f", "leaky_relu": "#bcbd22", "elu": "#2ca02c",
     }  # fmt: skip
     normalized = variant in NORMALIZED
     return {
