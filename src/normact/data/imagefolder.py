@@ -163,6 +163,64 @@ IMAGENET_HOW = hint(
 )
 
 
+IMAGENET_LAYOUT = (
+    "expected train/<class>/<image> and val/<class>/<image> (.JPEG, .png, ...), the validation images "
+    "sorted into folders named like the training classes (docs/data.md)"
+)
+
+
+def _found(folder: Path) -> str:
+    """What `folder` holds, in a few words: its sub-folders and files, the first three of each."""
+    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    dirs = [e.name + "/" for e in entries if e.is_dir()]
+    files = [e.name for e in entries if not e.is_dir()]
+
+    def some(names: list[str]) -> str:
+        return "" if not names else " (" + ", ".join(names[:3]) + (", ..." if len(names) > 3 else "") + ")"
+
+    return f"{len(dirs)} folder(s){some(dirs)} and {len(files)} file(s){some(files)}"
+
+
+def check_imagenet(root: Path) -> None:
+    """Check that `root` has the ImageNet layout, so that a bad folder fails before any run starts.
+
+    Each of `train/` and `val/` must hold class folders with image files directly inside (an empty class
+    folder is allowed, as long as one has images), and every validation class must be a training class.
+    The errors name the folder, what it holds and the layout expected.
+    """
+    classes = {}
+    for split in ("train", "val"):
+        folder = root / split
+        if not folder.is_dir():
+            found = f"the {split} split ({root} holds {_found(root)}); {IMAGENET_LAYOUT}"
+            raise MissingDataError(folder, found, IMAGENET_HOW)
+        classes[split] = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+        if not classes[split]:
+            raise CorruptDataError(
+                folder, f"no class folders, found {_found(folder)}; {IMAGENET_LAYOUT}", IMAGENET_HOW
+            )
+        has_image = (
+            any(e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS) for e in os.scandir(folder / name))
+            for name in classes[split]
+        )
+        if not any(has_image):
+            first = folder / classes[split][0]
+            raise CorruptDataError(
+                folder,
+                f"no image files directly inside its {len(classes[split])} class folder(s); "
+                f"{first.name}/ holds {_found(first)}; {IMAGENET_LAYOUT}",
+                IMAGENET_HOW,
+            )
+    unknown = sorted(set(classes["val"]) - set(classes["train"]))
+    if unknown:
+        raise CorruptDataError(
+            root / "val",
+            f"class folders {unknown[:5]} are not among the {len(classes['train'])} training classes; "
+            + IMAGENET_LAYOUT,
+            IMAGENET_HOW,
+        )
+
+
 def load_imagenet(
     root: Path,
     subset: Subset,
@@ -211,4 +269,5 @@ IMAGENET = DatasetSpec(
     dirname="imagenet",
     probe="train/",
     how_to_get=IMAGENET_HOW,
+    check=check_imagenet,
 )

@@ -87,6 +87,8 @@ def resolve_root(name: str, root: str | os.PathLike | None = None) -> Path | Non
             candidates.append(Path(spec.default_root))
     for folder in candidates:
         if _holds(folder, spec.probe):
+            if spec.check is not None:
+                spec.check(folder)
             return folder
     where = ", ".join(str(c) for c in candidates) or f"nowhere (no root given and ${ENV_VAR} is not set)"
     raise MissingDataError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -81,6 +82,7 @@ class DatasetSpec:
     default_root: str | None = None
     how_to_get: str = ""
     options: tuple[str, ...] = field(default=())  # filled by the registry from `load`'s signature
+    check: Callable[[Path], None] | None = None  # raises where a found folder's layout is not the set's
 
 
 def random_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
