@@ -102,4 +102,5 @@ def test_every_shipped_claim_can_be_decided_at_every_scale():
         preset = get_preset(name)
         if "cpu" in preset.scales:
             counts[name] = sum(c.applies(preset.variants_of("cpu")) for c in preset.claims)
-    assert sum(counts[n] for n in counts if n not in ("anact-resnet50", "anact-transformer")) == 62
+    no_report = ("anact-resnet50", "anact-transformer", "bnorder-affine-wd")  # no committed cpu report yet
+    assert sum(counts[n] for n in counts if n not in no_report) == 62
