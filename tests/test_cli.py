@@ -82,8 +82,9 @@ def test_errors_are_clear(capsys):
 def test_plot_writes_pngs(tmp_path, capsys):
     code, _ = run(capsys, "theory", "--plot", str(tmp_path))
     assert code == 0
-    for name in ("r_score.png", "phi_q.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    selfnorm = ("fig2_delta_q", "fig3_mean_shift", "fig5_layer_outputs", "fig6_max_delta")
+    for name in ("r_score", "phi_q", *(f"selfnorm_{f}" for f in selfnorm)):
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_kernels_names_each_layers_path(capsys):

@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot",
         metavar="DIR",
         help="write the R-score and phi(q) figures as PNG into DIR, with the activation named (and a figure "
-        "of it, f and f')",
+        "of it, f and f'); without one, also the self-normalization paper's Figures 2, 3, 5 and 6",
     )
     p.set_defaults(run=_cmd_theory)
 

@@ -1,5 +1,6 @@
 """Figures of the theory engine: R score against input std (ANAct Fig. 2 style), phi(q) against
-Definition 2's bounds (self-normalization paper, Fig. 1 style) and one activation's f and f'.
+Definition 2's bounds (self-normalization paper, Fig. 1 style), the self-normalization paper's Figures
+2, 3, 5 and 6 (`normact.theory.selfnorm_figures`) and one activation's f and f'.
 matplotlib is imported on use."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from normact.theory import selfnorm_figures
 from normact.theory.activations import Activation, get_activation
 from normact.theory.quantities import phi, r_score
 from normact.theory.solver import solve
@@ -94,10 +96,11 @@ def plot_activation(path: str | Path, act: Activation, x_max: float = 4.0) -> Pa
 
 
 def write_figures(directory: str | Path, act: Activation | None = None) -> list[Path]:
-    """Write every theory figure as PNG into `directory` (created if needed); return the paths.
+    """Write the theory figures as PNG into `directory` (created if needed); return the paths.
 
-    With ``act``, the R-score and phi(q) figures show it too (beside their usual activations) and
-    ``<name>.png`` draws its f and f'.
+    Without ``act``: the R-score and phi(q) figures and the self-normalization paper's Figures 2, 3, 5
+    and 6. With ``act``: the R-score and phi(q) figures showing it too (beside their usual activations)
+    and ``<name>.png``, its f and f'.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -106,6 +109,13 @@ def write_figures(directory: str | Path, act: Activation | None = None) -> list[
         plot_r_score(directory / "r_score.png", names),
         plot_phi(directory / "phi_q.png", extra=() if act is None else (act,)),
     ]
+    if act is None:
+        paths += [
+            selfnorm_figures.plot_delta_curves(directory / "selfnorm_fig2_delta_q.png"),
+            selfnorm_figures.plot_mean_shift(directory / "selfnorm_fig3_mean_shift.png"),
+            selfnorm_figures.plot_layer_outputs(directory / "selfnorm_fig5_layer_outputs.png"),
+            selfnorm_figures.plot_max_delta(directory / "selfnorm_fig6_max_delta.png"),
+        ]
     if act is not None:
         paths.append(plot_activation(directory / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', act.name)}.png", act))
     return paths
