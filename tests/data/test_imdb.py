@@ -65,5 +65,33 @@ def test_imdb_missing_split(tmp_path):
 def test_imdb_empty_folder(tmp_path):
     write_imdb(tmp_path)
     (tmp_path / "test" / "pos" / "0_7.txt").unlink()
-    with pytest.raises(CorruptDataError, match=r"pos: no \.txt reviews found"):
+    (tmp_path / "test" / "pos" / "notes.md").write_text("not a review")
+    with pytest.raises(CorruptDataError) as err:
         load_dataset("imdb", root=tmp_path)
+    assert (
+        f"{tmp_path / 'test' / 'pos'}: no .txt reviews, found 0 folder(s) and 1 file(s) (notes.md); "
+        "expected {train,test}/{pos,neg}/<id>_<rating>.txt" in str(err.value)
+    )
+
+
+@pytest.mark.parametrize("under_standard_name", [False, True])
+def test_imdb_empty_folder_says_what_it_holds(tmp_path, under_standard_name):
+    """A folder that is there but empty: the error names it (the one called aclImdb when the root holds
+    one), says it holds nothing and gives the layout, rather than 'not found'."""
+    folder = tmp_path / "aclImdb" if under_standard_name else tmp_path
+    folder.mkdir(exist_ok=True)
+    with pytest.raises(MissingDataError) as err:
+        load_dataset("imdb", root=tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{folder / 'train' / 'neg'} not found: expected the train reviews ({folder} ")
+    assert "holds 0 folder(s) and 0 file(s)); expected {train,test}/{pos,neg}/<id>_<rating>.txt" in message
+
+
+def test_imdb_laid_out_differently(tmp_path):
+    """pos/ and neg/ straight under the root, without the train/test folders."""
+    for sentiment in ("pos", "neg"):
+        (tmp_path / "aclImdb" / sentiment).mkdir(parents=True)
+        (tmp_path / "aclImdb" / sentiment / "0_9.txt").write_text("a review")
+    with pytest.raises(MissingDataError) as err:
+        load_dataset("imdb", root=tmp_path)
+    assert f"({tmp_path / 'aclImdb'} holds 2 folder(s) (neg/, pos/) and 0 file(s))" in str(err.value)

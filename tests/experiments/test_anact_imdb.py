@@ -1,4 +1,4 @@
-"""anact-imdb: its runs, the smoke scale end to end on a tiny IMDB-layout folder, a bad folder before any run."""
+"""anact-imdb: its runs, the smoke scale end to end on a tiny aclImdb folder, a bad folder refused first."""
 
 import numpy as np
 import pytest
@@ -54,9 +54,7 @@ def test_smoke_scale_end_to_end(tmp_path):
     """The YAML's smoke scale, every activation, on a tiny aclImdb folder: runs, store and report."""
     write_tiny_imdb(tmp_path / "data" / "aclImdb")
     with fused_kernels(False):
-        result = run_reproduce(
-            "anact-imdb", "smoke", store=tmp_path / "r.sqlite", data_dir=tmp_path / "data"
-        )
+        result = run_reproduce("anact-imdb", "smoke", store=tmp_path / "r.sqlite", data_dir=tmp_path / "data")
     assert [(i.variant, i.status) for i in result.items] == [
         (v, "finished") for v in ("relu", "nrelu", "swish", "nswish")
     ]
@@ -71,25 +69,23 @@ def test_smoke_scale_end_to_end(tmp_path):
     "damage, found",
     [
         ("missing", "looked in"),
-        ("empty", "holds 0 folder(s)"),
-        ("flat", "holds 0 folder(s)"),
-        ("no_test", "the test split"),
-        ("no_reviews", "no .txt reviews"),
+        ("empty", "holds 0 folder(s) and 0 file(s)"),
+        ("flat", "holds 2 folder(s) (neg/, pos/)"),
+        ("no_test", "expected the test reviews"),
+        ("no_reviews", "no .txt reviews, found 0 folder(s) and 1 file(s) (notes.md)"),
     ],
 )
 def test_a_bad_imdb_folder_fails_before_any_run(tmp_path, damage, found):
     """Missing, empty or laid out differently: the error names the folder, what it holds and the
     layout expected, and the store stays empty (no run started)."""
     root = tmp_path / "data" / "aclImdb"
-    if damage == "missing":
-        root.parent.mkdir(parents=True)
-    elif damage == "empty":
+    if damage == "empty":
         root.mkdir(parents=True)
     elif damage == "flat":  # the reviews directly in pos/ and neg/, without the split folders
         for sentiment in ("pos", "neg"):
             (root / sentiment).mkdir(parents=True)
             (root / sentiment / "0_9.txt").write_text("a review")
-    else:
+    elif damage != "missing":
         write_tiny_imdb(root, per_class=2)
         if damage == "no_test":
             for review in sorted((root / "test").rglob("*.txt")):
@@ -104,6 +100,6 @@ def test_a_bad_imdb_folder_fails_before_any_run(tmp_path, damage, found):
     with pytest.raises(DataError) as err:
         run_reproduce("anact-imdb", "smoke", store=tmp_path / "r.sqlite", data_dir=tmp_path / "data")
     message = str(err.value)
-    assert str(root) in message and found in message
+    assert str(root if damage != "missing" else root.parent) in message and found in message
     assert "{train,test}/{pos,neg}/<id>_<rating>.txt" in message or damage == "missing"
     assert not (tmp_path / "r.sqlite").exists()  # failed before the store was opened

@@ -25,6 +25,18 @@ class CorruptDataError(DataError, ValueError):
         super().__init__(f"{self.path}: {problem}. {how_to_get}")
 
 
+def describe_folder(folder: str | os.PathLike) -> str:
+    """What ``folder`` holds, in a few words: its sub-folders and files, the first three of each."""
+    entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    dirs = [e.name + "/" for e in entries if e.is_dir()]
+    files = [e.name for e in entries if not e.is_dir()]
+
+    def some(names: list[str]) -> str:
+        return "" if not names else " (" + ", ".join(names[:3]) + (", ..." if len(names) > 3 else "") + ")"
+
+    return f"{len(dirs)} folder(s){some(dirs)} and {len(files)} file(s){some(files)}"
+
+
 def hint(steps: str, dirname: str) -> str:
     """The 'how to get it' sentence of a dataset whose files go in `<dir>/<dirname>`."""
     return (

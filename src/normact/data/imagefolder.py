@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torch.utils.data import Subset as TorchSubset
 
-from normact.data.errors import CorruptDataError, MissingDataError, hint
+from normact.data.errors import CorruptDataError, MissingDataError, describe_folder, hint
 from normact.data.splits import DatasetSpec, DataSplits, Subset, channel_stats
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif", ".ppm", ".webp", ".tif", ".tiff")
@@ -169,18 +169,6 @@ IMAGENET_LAYOUT = (
 )
 
 
-def _found(folder: Path) -> str:
-    """What `folder` holds, in a few words: its sub-folders and files, the first three of each."""
-    entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    dirs = [e.name + "/" for e in entries if e.is_dir()]
-    files = [e.name for e in entries if not e.is_dir()]
-
-    def some(names: list[str]) -> str:
-        return "" if not names else " (" + ", ".join(names[:3]) + (", ..." if len(names) > 3 else "") + ")"
-
-    return f"{len(dirs)} folder(s){some(dirs)} and {len(files)} file(s){some(files)}"
-
-
 def check_imagenet(root: Path) -> None:
     """Check that `root` has the ImageNet layout, so that a bad folder fails before any run starts.
 
@@ -192,12 +180,12 @@ def check_imagenet(root: Path) -> None:
     for split in ("train", "val"):
         folder = root / split
         if not folder.is_dir():
-            found = f"the {split} split ({root} holds {_found(root)}); {IMAGENET_LAYOUT}"
+            found = f"the {split} split ({root} holds {describe_folder(root)}); {IMAGENET_LAYOUT}"
             raise MissingDataError(folder, found, IMAGENET_HOW)
         classes[split] = sorted(e.name for e in os.scandir(folder) if e.is_dir())
         if not classes[split]:
             raise CorruptDataError(
-                folder, f"no class folders, found {_found(folder)}; {IMAGENET_LAYOUT}", IMAGENET_HOW
+                folder, f"no class folders, found {describe_folder(folder)}; {IMAGENET_LAYOUT}", IMAGENET_HOW
             )
         has_image = (
             any(e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS) for e in os.scandir(folder / name))
@@ -208,7 +196,7 @@ def check_imagenet(root: Path) -> None:
             raise CorruptDataError(
                 folder,
                 f"no image files directly inside its {len(classes[split])} class folder(s); "
-                f"{first.name}/ holds {_found(first)}; {IMAGENET_LAYOUT}",
+                f"{first.name}/ holds {describe_folder(first)}; {IMAGENET_LAYOUT}",
                 IMAGENET_HOW,
             )
     unknown = sorted(set(classes["val"]) - set(classes["train"]))

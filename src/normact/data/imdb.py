@@ -10,7 +10,7 @@ from pathlib import Path
 
 from torch.utils.data import TensorDataset
 
-from normact.data.errors import CorruptDataError, MissingDataError, hint
+from normact.data.errors import CorruptDataError, MissingDataError, describe_folder, hint
 from normact.data.splits import DatasetSpec, DataSplits, Subset, label_tensor
 from normact.data.vocab import Vocab, pad, tokenize
 
@@ -20,22 +20,37 @@ IMDB_HOW = hint(
 CLASSES = ("neg", "pos")
 
 
+IMDB_LAYOUT = "expected {train,test}/{pos,neg}/<id>_<rating>.txt, one review per file (docs/data.md)"
+
+
 def _review_files(root: Path, split: str) -> tuple[list[Path], list[int]]:
+    """The review files of ``split`` and their labels; a missing or empty folder is an error that says
+    what the folder above it holds and the layout expected."""
     files, labels = [], []
     for label, sentiment in enumerate(CLASSES):
         folder = root / split / sentiment
         if not folder.is_dir():
-            raise MissingDataError(folder, f"a folder of {split} reviews, one .txt file each", IMDB_HOW)
+            above = folder.parent if folder.parent.is_dir() else root
+            found = f"the {split} reviews ({above} holds {describe_folder(above)}); {IMDB_LAYOUT}"
+            raise MissingDataError(folder, found, IMDB_HOW)
         # Sorted by the numeric id in '<id>_<rating>.txt' so that the order is the same on every system.
         found = sorted(
             folder.glob("*.txt"),
             key=lambda p: (int(p.stem.split("_")[0]) if p.stem[:1].isdigit() else -1, p.name),
         )
         if not found:
-            raise CorruptDataError(folder, "no .txt reviews found", IMDB_HOW)
+            problem = f"no .txt reviews, found {describe_folder(folder)}; {IMDB_LAYOUT}"
+            raise CorruptDataError(folder, problem, IMDB_HOW)
         files += found
         labels += [label] * len(found)
     return files, labels
+
+
+def check_imdb(root: Path) -> None:
+    """Check that ``root`` has the aclImdb layout (every split and sentiment folder holds .txt reviews),
+    so that a bad folder fails before any run starts; the files are listed, not read."""
+    for split in ("train", "test"):
+        _review_files(root, split)
 
 
 def load_imdb(
@@ -79,4 +94,5 @@ IMDB = DatasetSpec(
     dirname="aclImdb",
     probe="train/pos/",
     how_to_get=IMDB_HOW,
+    check=check_imdb,
 )

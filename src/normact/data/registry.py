@@ -2,7 +2,10 @@
 
 Root resolution: an explicit `root` (the dataset's folder, or a folder holding it under its standard
 name), else `$NORMACT_DATA/<standard name>`, else the dataset's default location (Fashion-MNIST: the
-Debian package's folder). Sets generated offline (scikit-learn's, MNIST-1D) take no root.
+Debian package's folder). Sets generated offline (scikit-learn's, MNIST-1D) take no root. A dataset's
+`check` (its layout) runs on the folder found, or, when none is found, on the candidate that exists
+(the one under the standard name first), so a folder laid out differently is an error that says what
+it holds and the layout expected.
 """
 
 from __future__ import annotations
@@ -90,6 +93,9 @@ def resolve_root(name: str, root: str | os.PathLike | None = None) -> Path | Non
             if spec.check is not None:
                 spec.check(folder)
             return folder
+    existing = [c for c in candidates if c.is_dir()]
+    if spec.check is not None and existing:  # a folder is there but not as expected: say what it holds
+        spec.check(next((c for c in existing if c.name == spec.dirname), existing[0]))
     where = ", ".join(str(c) for c in candidates) or f"nowhere (no root given and ${ENV_VAR} is not set)"
     raise MissingDataError(
         candidates[0] if candidates else Path(spec.dirname),

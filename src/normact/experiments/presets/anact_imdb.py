@@ -20,6 +20,11 @@ NORMALIZED = ("nrelu", "nswish")
 PAPER_MEDIANS: dict[str, float] = {"relu": 89.3, "nrelu": 90.2, "swish": 89.4, "nswish": 90.1}
 
 
+def _style(variant: str, label: str) -> dict[str, object]:
+    normalized = variant in NORMALIZED
+    return {"label": label, "linestyle": "-" if normalized else "--", "linewidth": 2.2 if normalized else 1.2}
+
+
 def _build(runs: StudyRuns, report: Report) -> None:
     label = runs.preset.label
     rows = [[label(v), f"{acc:.1f}"] for v, acc in PAPER_MEDIANS.items()]
@@ -35,8 +40,7 @@ def _build(runs: StudyRuns, report: Report) -> None:
             "accuracy",
             "Median validation accuracy per epoch",
             [("best_acc", "median validation accuracy (%)")],
-            lambda v: {"label": label(v), "linestyle": "-" if v in NORMALIZED else "--",
-                       "linewidth": 2.2 if v in NORMALIZED else 1.2},  # fmt: skip
+            lambda v: _style(v, label(v)),
         )
     )
 
