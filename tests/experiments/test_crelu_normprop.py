@@ -182,6 +182,33 @@ def test_tables_by_hand(synth):
     assert "| NormProp2 ReLU | 7.46 | 31.71 |" in text  # the paper's row, as printed
 
 
+def test_table1_as_mean_and_std_where_the_runs_record_the_mean(tmp_path):
+    """The full scales record the last ReLU's mean beside E[y^2]: Table 1 as mean ± std, as the paper."""
+    for scale in ("full", "full-cifar10"):
+        probes = get_preset("crelu-normprop").scale(scale).config["train.probes"]
+        assert {"name": "mean", "where": r"layer3\.17\.act", "tap": "output"} in probes
+    extra = {"train.probes": [*TINY_PROBES, {"name": "mean", "where": r"layer3\.0\.act", "tap": "output"}]}
+    name = _small_preset("test-crelu-mean", _tiny_scale("m", seeds=3, epochs=1, extra=extra), ["plain_relu"])
+    path = tmp_path / "normact.sqlite"
+    db = ResultsStore(path)
+    means, seconds = [30.0, 20.0, 40.0], [2000.0, 1000.0, 2500.0]
+    for cfg, mean, second in zip(get_preset(name).sweep("m").configs(), means, seconds, strict=True):
+        run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
+                              config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
+        last_relu = {"nonzero_ratio": 0.2, "second_moment": second, "mean": mean}
+        db.log_epoch(
+            run_id,
+            1,
+            {"test_acc": 0.5, "time": 1.0, **{f"{k}/layer3.0.act": x for k, x in last_relu.items()}},
+        )
+        db.finish_run(run_id, "finished")
+    text = render_markdown(build_report(name, "m", path, out=tmp_path / "out")[0])
+    stds = [np.sqrt(e - m**2) for m, e in zip(means, seconds, strict=True)]  # 33.17, 24.49, 30.0
+    ours = f"{np.median(means):.2f} ± {np.median(stds):.2f}"
+    row = f"| Plain ReLU | {ours} | 2000.000 | 0.200 | 30.81 ± 36.69 | 0.14 |"
+    assert row in text and "| model | mean ± std (medians) | E[y^2] (median) |" in text
+
+
 def test_coherence_at_init_is_the_runs_initial_weights(synth):
     name, path, init = synth
     runs = collect_runs(get_preset(name), "s", path)

@@ -45,6 +45,21 @@ def test_second_moment_of_linear_outputs() -> None:
     np.testing.assert_allclose(result["2"]["value"], (h2**2).mean().item(), rtol=1e-12)
 
 
+def test_mean_streams_to_the_whole_set_value_and_gives_the_std_beside_the_second_moment() -> None:
+    x = torch.randn(200, 5, 3, 4, dtype=torch.float64) * 2 + 1
+    model = nn.Sequential(nn.Linear(4, 4).double(), nn.ReLU())
+    with probes.attach(model, probes.Mean(tap="output"), probes.SecondMoment(tap="output")) as p:
+        for part in split(x):
+            model(part)
+    mean, second = p.results()["mean"]["1"], p.results()["second_moment"]["1"]
+    y = torch.relu(model[0](x)).detach()
+    np.testing.assert_allclose(mean["value"], y.mean().item(), rtol=1e-12)
+    np.testing.assert_allclose(mean["series"], [part.mean().item() for part in split(y)], rtol=1e-12)
+    assert mean["calls"] == len(SIZES) and mean["count"] == y.numel()
+    std = np.sqrt(second["value"] - mean["value"] ** 2)
+    np.testing.assert_allclose(std, y.std(unbiased=False).item(), rtol=1e-9)
+
+
 @pytest.mark.parametrize("shape", [(200, 5, 3, 4), (200, 7)])
 def test_channel_skewness_matches_scipy_on_the_whole_set(shape: tuple[int, ...]) -> None:
     shift = torch.linspace(-2, 2, shape[1]).reshape(1, -1, *([1] * (len(shape) - 2)))

@@ -2,6 +2,7 @@
 
 from normact.probes.activations import (
     ChannelSkewness,
+    Mean,
     NonZeroRatio,
     Saturation,
     SecondMoment,
@@ -26,6 +27,7 @@ __all__ = [
     "ChannelSkewness",
     "GradNorm",
     "LayerProbe",
+    "Mean",
     "NonZeroRatio",
     "Probe",
     "ProbeSet",

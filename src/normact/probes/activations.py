@@ -26,7 +26,15 @@ from normact.probes.stats import (
     widen,
 )
 
-__all__ = ["ChannelSkewness", "NonZeroRatio", "Saturation", "SecondMoment", "Sparsity", "asymptote_of"]
+__all__ = [
+    "ChannelSkewness",
+    "Mean",
+    "NonZeroRatio",
+    "Saturation",
+    "SecondMoment",
+    "Sparsity",
+    "asymptote_of",
+]
 
 
 class SecondMoment(LayerProbe):
@@ -46,8 +54,12 @@ class SecondMoment(LayerProbe):
     def __init__(self, where: Where | None = None, tap: str = "input", name: str | None = None) -> None:
         super().__init__(where, tap, name)
 
+    def _sum(self, x: Tensor) -> Tensor:
+        """The per-call sum whose average over the elements is the probe's value: sum(h^2)."""
+        return sum_of_squares(x)
+
     def _observe(self, name: str, module: nn.Module, state: dict[str, Any], x: Tensor) -> None:
-        state.setdefault("sums", Series()).append(sum_of_squares(x))
+        state.setdefault("sums", Series()).append(self._sum(x))
         state.setdefault("counts", []).append(x.numel())
 
     def _summarize(self, name: str, host: dict[str, Any]) -> Result:
@@ -59,6 +71,21 @@ class SecondMoment(LayerProbe):
             "calls": host["calls"],
             "series": sums / counts,
         }
+
+
+class Mean(SecondMoment):
+    """Mean E[h] of each selected layer's tensor, over all its elements, with a per-call series.
+
+    Beside :class:`SecondMoment` on the same layers it gives the standard deviation,
+    ``sqrt(E[h^2] - E[h]^2)`` (the CReLU paper's Table 1 prints the last ReLU's output as mean ± std).
+    Same defaults, result and accumulation as :class:`SecondMoment` (sums in at least float32 on the
+    device, totals in float64).
+    """
+
+    metric = "mean"
+
+    def _sum(self, x: Tensor) -> Tensor:
+        return widen(x).sum()
 
 
 class ChannelSkewness(LayerProbe):

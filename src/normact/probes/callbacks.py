@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from normact.probes.activations import ChannelSkewness, NonZeroRatio, Saturation, SecondMoment, Sparsity
+from normact.probes.activations import ChannelSkewness, Mean, NonZeroRatio, Saturation, SecondMoment, Sparsity
 from normact.probes.base import Probe, attach, quiet_forward
 from normact.probes.depth import PLAIN_LAYERS, predict_second_moments
 from normact.probes.residual import ResidualDelta
@@ -252,6 +252,7 @@ _CALLBACKS: dict[str, Callable[..., Any]] = {
     "score": ConvergenceScore,
     "weight_means": WeightMeans,
     "second_moment": _probe_pass(SecondMoment),
+    "mean": _probe_pass(Mean),
     "channel_skewness": _probe_pass(ChannelSkewness),
     "saturation": _probe_pass(Saturation),
     "sparsity": _probe_pass(Sparsity),

@@ -7,7 +7,8 @@ computes (the late share of the residual Delta, the coherence of each run's init
 paper-shaped parts of the report:
 
 - Table 2: final test error of each variant (median and range over seeds, diverged runs counted);
-- Table 1: the last ReLU's second moment ``E[y^2] = mean^2 + var`` and its non-zero ratio (NZR);
+- Table 1: the last ReLU's output as mean ± std where the runs measured its mean (the full scales),
+  else its second moment ``E[y^2] = mean^2 + var``; and its non-zero ratio (NZR);
 - Figure 2: the residual Delta of every block after training;
 - Figure 3: the coherence of every block convolution after training, and at initialisation (the
   model rebuilt with each run's seed, ``analysis.initial_values``).
@@ -147,6 +148,9 @@ class _Variant:
         self.late_share[~trained] = np.nan
         self.nzr = np.where(trained, _single(runs, variant, "nonzero_ratio/"), np.nan)
         self.second_moment = np.where(trained, _single(runs, variant, "second_moment/"), np.nan)
+        self.mean = np.where(trained, _single(runs, variant, "mean/"), np.nan)
+        with np.errstate(invalid="ignore"):
+            self.std = np.sqrt(np.maximum(self.second_moment - self.mean**2, 0.0))  # NaN without a mean
         coh = runs.family(variant, "coherence/")
         self.layers = sorted(coh, key=_block_order)
         self.coherence = np.array([last(coh[k]) for k in self.layers]).reshape(-1, self.n).T
@@ -261,27 +265,43 @@ def _table_error_paper() -> str:
 
 
 def _table_last_relu(data: dict[str, _Variant]) -> str:
+    with_mean = any((~np.isnan(d.mean)).any() for d in data.values())
     rows = []
     for v, d in data.items():
         paper = PAPER_TABLE1.get(v)
+        ours = (
+            [
+                f"{fmt(nan_median(d.mean), 2)} ± {fmt(nan_median(d.std), 2)}",
+                fmt(nan_median(d.second_moment), 3),
+            ]
+            if with_mean
+            else [fmt(nan_median(d.second_moment), 3), fmt(nan_median(np.sqrt(d.second_moment)), 3)]
+        )
         rows.append(
             [
                 _label(v),
-                fmt(nan_median(d.second_moment), 3),
-                fmt(nan_median(np.sqrt(d.second_moment)), 3),
+                *ours,
                 fmt(nan_median(d.nzr), 3),
                 "–" if paper is None else f"{paper[0]:.2f} ± {paper[1]:.2f}",
                 "–" if paper is None else f"{paper[2]:.2f}",
             ]
         )
-    header = ["model", "E[y^2] (median)", "RMS", "NZR (median)", "paper: mean ± std", "paper: NZR"]
+    measured = (
+        ["mean ± std (medians)", "E[y^2] (median)"] if with_mean else ["E[y^2] (median)", "RMS"]
+    )  # fmt: skip
+    header = ["model", *measured, "NZR (median)", "paper: mean ± std", "paper: NZR"]
+    how = (
+        "The paper prints the mean and standard deviation of y; so do we: the median over runs of each "
+        "run's mean, ± the median of each run's standard deviation sqrt(E[y^2] - mean^2), beside E[y^2]."
+        if with_mean
+        else "The paper prints the mean and standard deviation of y; we record its second moment "
+        "E[y^2] = mean^2 + var (both large means E[y^2] large) and its RMS."
+    )
     return (
         "After training, on the probe samples: the output y of the last ReLU (the one after the last "
-        "addition, which feeds the average pool). The paper prints the mean and standard deviation of y; we "
-        "record its second moment E[y^2] = mean^2 + var (both large means E[y^2] large) and its RMS. In our "
-        "CReLU networks the last activation is a ReLU after the addition (CReLU sits inside the residual "
-        "branch), so its NZR is measured, not 0.5 by construction as in the paper's Table 1.\n\n"
-        + markdown_table(header, rows)
+        f"addition, which feeds the average pool). {how} In our CReLU networks the last activation is a "
+        "ReLU after the addition (CReLU sits inside the residual branch), so its NZR is measured, not 0.5 "
+        "by construction as in the paper's Table 1.\n\n" + markdown_table(header, rows)
     )
 
 
