@@ -219,6 +219,7 @@ def test_the_picks_and_the_test_runs_from_the_store(select_store, select_preset,
     assert "| NReLU | lr 0.001 | -∞ (1 div.) | 72.00 | **71.00** |" not in text  # 0.001's mean is 72
     assert "| NReLU | lr 0.001 | -∞ (1 div.) | 71.00 | **72.00** |" in text
     assert "nrelu: model.act=nrelu, optim.lr=0.001" in text  # the settings
+    assert "| selected per arm | optim.lr: each tuned arm's pick replaces the value above" in text
     # runs.csv keeps the selection runs, and the report rebuilt from it makes the same picks
     csv = write_runs_csv(runs, tmp_path / "runs.csv")
     assert sum("@optim.lr=" in line for line in csv.read_text().splitlines()) == 12

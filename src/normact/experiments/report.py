@@ -159,6 +159,12 @@ def settings_table(runs: StudyRuns) -> str:
             for name, ov in runs.variant_overrides().items()
         )],
     ]  # fmt: skip
+    if runs.scale.select is not None:
+        rows.append([
+            "selected per arm",
+            f"{', '.join(runs.scale.select.grid)}: each tuned arm's pick replaces the value above "
+            "(see 'Selection, then test')",
+        ])  # fmt: skip
     return markdown_table(["setting", "value"], rows, "ll")
 
 
