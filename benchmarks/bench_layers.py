@@ -12,7 +12,10 @@ tensors of a few MiB bimodal; ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRES
 when set) change that.
 
     python benchmarks/bench_layers.py [--repeat 25] [--threads N] [--torch-path] [--device cuda]
-                                      [--dtype bfloat16] [--stat min] [--json out.json]
+                                      [--dtype bfloat16] [--stat min] [--clock cpu] [--json out.json]
+
+On a machine whose cores are shared with other jobs, ``--threads 1 --clock cpu`` times the CPU that
+each call uses, which waiting for a core does not inflate.
 
 On a GPU every timed call ends with a device synchronisation; ``--torch-path`` bypasses the fused
 kernels there too, and a third shape, (512, 64, 56, 56), is the input of the self-normalization
@@ -43,6 +46,10 @@ SHAPES = [(64, 64, 56, 56), (256, 4096)]
 # the input of the self-normalization paper's kernel latency table (its Table 3, on a V100), GPU only
 PAPER_SHAPE = (512, 64, 56, 56)
 STATS = {"median": statistics.median, "min": min}
+# wall-clock time, or the CPU time of the process (all its threads): on a machine whose cores other
+# jobs hold, time spent waiting for a core is not counted (use with --threads 1, where no thread
+# spins waiting for another)
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 Fn = Callable[[Tensor], Tensor]
 
@@ -84,6 +91,7 @@ def interleaved(
     repeat: int,
     sync: Callable[[], None],
     stat: Callable[[list[float]], float] = statistics.median,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[float, float]:
     """``stat`` (the median) of the seconds of ``a`` and of ``b``, called alternately after warm-up."""
     for _ in range(3):
@@ -92,10 +100,10 @@ def interleaved(
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
         for f, ts in zip((a, b), times, strict=True):
-            start = time.perf_counter()
+            start = clock()
             f()
             sync()
-            ts.append(time.perf_counter() - start)
+            ts.append(clock() - start)
     return stat(times[0]), stat(times[1])
 
 
@@ -107,13 +115,15 @@ def forward_backward(fn: Fn, x: Tensor, grad: Tensor) -> Callable[[], None]:
     return step
 
 
-def measure(layer: nn.Module, base: Fn, x: Tensor, repeat: int, stat=statistics.median) -> dict[str, float]:
+def measure(
+    layer: nn.Module, base: Fn, x: Tensor, repeat: int, stat=statistics.median, clock=time.perf_counter
+) -> dict[str, float]:
     grad, xg = torch.randn_like(x), x.clone().requires_grad_()
     sync = _sync(x)
     with torch.no_grad():
-        base_f, layer_f = interleaved(lambda: base(x), lambda: layer(x), repeat, sync, stat)
+        base_f, layer_f = interleaved(lambda: base(x), lambda: layer(x), repeat, sync, stat, clock)
     base_fb, layer_fb = interleaved(
-        forward_backward(base, xg, grad), forward_backward(layer, xg, grad), repeat, sync, stat
+        forward_backward(base, xg, grad), forward_backward(layer, xg, grad), repeat, sync, stat, clock
     )
     size = x.numel() * x.element_size()
     return {
@@ -157,8 +167,16 @@ def main() -> None:
         choices=STATS,
         help="timing statistic (default: median; min on a machine shared with other jobs)",
     )
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        choices=CLOCKS,
+        help="wall-clock or process CPU time (cpu: for a busy shared machine, with --threads 1)",
+    )
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
+    if args.clock == "cpu" and args.device != "cpu":
+        parser.error("--clock cpu times CPU work; a GPU's work needs --clock wall")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -168,7 +186,8 @@ def main() -> None:
         machine = torch.cuda.get_device_name(args.device)
     malloc = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_"))
     threads = f"{torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {machine}, {threads}, {args.dtype}, {path}, {args.stat}s", malloc)
+    clock = f"{args.stat}s of {args.clock} time"
+    print(f"torch {torch.__version__}, {machine}, {threads}, {args.dtype}, {path}, {clock}", malloc)
     rows = []
     with fused_kernels(False) if args.torch_path else contextlib.nullcontext():
         for shape in SHAPES if args.device == "cpu" else [*SHAPES, PAPER_SHAPE]:
@@ -176,13 +195,13 @@ def main() -> None:
             for name, factory, base_name, base, target in cases():
                 row = {"layer": name, "baseline": base_name, "shape": list(shape), "target": target}
                 layer = factory().to(args.device, x.dtype).train()
-                row |= measure(layer, base, x, args.repeat, STATS[args.stat])
+                row |= measure(layer, base, x, args.repeat, STATS[args.stat], CLOCKS[args.clock])
                 print(show(row), flush=True)
                 rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
             meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
-            meta |= {"dtype": args.dtype, "machine": machine, "stat": args.stat}
+            meta |= {"dtype": args.dtype, "machine": machine, "stat": args.stat, "clock": args.clock}
             json.dump(meta | {"torch_path": args.torch_path, "rows": rows}, f, indent=1)
 
 

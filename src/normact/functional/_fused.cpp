@@ -124,26 +124,34 @@ void reduce_rows(const std::vector<double>& part, int64_t G, int64_t nb, int64_t
     }
 }
 
-// sums of x, x^2, f, f^2, f'^2 over n elements
+// sums of x, x^2, f, f^2, f'^2 over n elements. Each statistic is summed in LANES partial sums
+// (two AVX-512 vectors of floats), enough independent additions to hide their latency: one
+// accumulator per statistic made the pass latency-bound, 1.3-1.4x slower for SiLU and ELU.
+constexpr int LANES = 32;
 template <typename T, int64_t K>
-void moments_block(const Act<T, K>& act, const T* x, int64_t n, double* out) {
+void moments_block(const Act<T, K> act, const T* x, int64_t n, double* out) {
   double acc[5] = {0, 0, 0, 0, 0};
   for (int64_t j = 0; j < n; j += INNER) {
     const int64_t m = std::min(INNER, n - j);
     const T* xj = x + j;
-    T a = 0, b = 0, c = 0, d = 0, e = 0;
-#pragma omp simd reduction(+ : a, b, c, d, e)
-    for (int64_t i = 0; i < m; ++i) {
-      T f, df;
-      const T v = xj[i];
-      act.eval(v, f, df);
-      a += v;
-      b += v * v;
-      c += f;
-      d += f * f;
-      e += df * df;
+    T a[LANES] = {}, b[LANES] = {}, c[LANES] = {}, d[LANES] = {}, e[LANES] = {};
+    for (int64_t i = 0; i < m; i += LANES) {
+      const int64_t w = std::min<int64_t>(LANES, m - i);
+#pragma omp simd
+      for (int64_t l = 0; l < w; ++l) {
+        T f, df;
+        const T v = xj[i + l];
+        act.eval(v, f, df);
+        a[l] += v;
+        b[l] += v * v;
+        c[l] += f;
+        d[l] += f * f;
+        e[l] += df * df;
+      }
     }
-    acc[0] += a; acc[1] += b; acc[2] += c; acc[3] += d; acc[4] += e;
+    for (int l = 0; l < LANES; ++l) {
+      acc[0] += a[l]; acc[1] += b[l]; acc[2] += c[l]; acc[3] += d[l]; acc[4] += e[l];
+    }
   }
   std::copy(acc, acc + 5, out);
 }
