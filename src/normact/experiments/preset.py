@@ -36,8 +36,10 @@ means adding a module there and nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import importlib
+import itertools
 import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -198,12 +200,12 @@ def register_preset(preset: Preset) -> Preset:
     if preset.name in _PRESETS and _PRESETS[preset.name] is not preset:
         raise ValueError(f"preset {preset.name!r} is already registered")
     for scale in preset.scales.values():
-        selection = preset.selection_sweep(scale.name)
-        for cfg in [  # every variant of every scale, and every point of its grid, must be valid
-            *preset.sweep(scale.name, 1).configs(),
-            *(selection.configs()[:: len(selection.seeds)] if selection else []),
-        ]:
-            build_probe_callbacks(cfg.train.probes)
+        grid = preset.selection_sweep(scale.name)
+        if grid is not None:  # every point of the grid, on the first tuned arm, one seed
+            points = dict(itertools.islice(grid.variants.items(), len(scale.select.points())))
+            grid = dataclasses.replace(grid, variants=points, seeds=grid.seeds[:1])
+        for cfg in [*preset.sweep(scale.name, 1).configs(), *(grid.configs() if grid else [])]:
+            build_probe_callbacks(cfg.train.probes)  # every variant of every scale must be valid
     _PRESETS[preset.name] = preset
     return preset
 

@@ -274,9 +274,8 @@ def describe_presets() -> str:
             )
             grid = p.selection_sweep(sc.name)
             if sc.select is not None and grid is not None:
-                text = (
-                    f"select, then test: {len(grid.configs())} selection runs first; {sc.select.describe()}"
-                )
+                runs = len(grid.variants) * len(grid.seeds)
+                text = f"select, then test: {runs} selection runs first; {sc.select.describe()}"
                 lines += textwrap.wrap(text, 100, initial_indent="      ", subsequent_indent="      ")
             if sc.notes:
                 lines += textwrap.wrap(sc.notes, 100, initial_indent="      ", subsequent_indent="      ")
