@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny MNIST-format dataset on disk and small presets registered for the tests."""
+"""Shared fixtures: tiny MNIST-format and ImageNet-layout datasets on disk, small presets for the tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from normact.experiments import Scale, get_preset, list_presets, register_preset
 from normact.train import ResultsStore, config_hash, config_to_dict
@@ -33,6 +34,17 @@ def write_tiny_mnist(folder: Path, n_train: int = 200, n_test: int = 100, seed: 
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
     return folder
+
+
+def write_imagenet(root, classes=("n01", "n02"), train=6, val=2, size=(36, 40), seed=0):
+    """root/{train,val}/<class>/*.png with random pixels."""
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", train), ("val", val)):
+        for name in classes:
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for k in range(count):
+                pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{name}_{k}.png")
 
 
 @pytest.fixture(autouse=True)

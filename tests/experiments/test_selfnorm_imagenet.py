@@ -3,10 +3,8 @@ ImageNet-layout folder, and a bad folder refused before any run."""
 
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from normact.data import CorruptDataError, MissingDataError
 from normact.experiments import get_preset, list_presets, register_preset
@@ -18,16 +16,7 @@ from normact.theory import solve
 from normact.train import ResultsStore
 from normact.train.loop import build_model
 
-
-def write_imagenet(root, classes=("n01", "n02"), train=6, val=2, size=(36, 40), seed=0):
-    """root/{train,val}/<class>/*.png with random pixels."""
-    rng = np.random.default_rng(seed)
-    for split, count in (("train", train), ("val", val)):
-        for name in classes:
-            (root / split / name).mkdir(parents=True, exist_ok=True)
-            for k in range(count):
-                pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(root / split / name / f"{name}_{k}.png")
+from .conftest import write_imagenet
 
 
 def test_rows_and_recipe_follow_table_2_and_appendix_c():
