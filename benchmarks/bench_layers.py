@@ -4,8 +4,10 @@ For each layer and shape, the forward (training mode) and the forward + backward
 same run as the native baseline, interleaved call by call so that machine noise hits both alike;
 the script prints medians (``--stat min``: minima, for a machine shared with other jobs, whose
 scheduling delays inflate medians), the ratio layer / native, and the bytes autograd keeps for the backward
-as a multiple of the input's size. Targets: normalized activations <= 1.3x their base, the SELU
-family <= 1.05x ``F.selu``, saved bytes <= 1x the input (a few saved scalars aside).
+as a multiple of the input's size. Targets, on the forward + backward: the normalized activations
+<= 1.3x their base (on CPU 1.5x at 256x4096, where a native call takes well under a millisecond),
+the SELU family <= 0.85x ``F.selu`` on CPU and 1.05x on a GPU; saved bytes <= 1x the input (a few
+saved scalars aside).
 
 glibc's malloc hands freed memory back to the system and faults it in again, which makes timings of
 tensors of a few MiB bimodal; ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRESHOLD_`` (printed
@@ -54,17 +56,19 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 Fn = Callable[[Tensor], Tensor]
 
 
-def cases() -> list[tuple[str, Callable[[], nn.Module], str, Fn, float]]:
-    """(name, layer factory, baseline name, baseline, target ratio)."""
+def cases(device: str, shape: tuple[int, ...]) -> list[tuple[str, Callable[[], nn.Module], str, Fn, float]]:
+    """(name, layer factory, baseline name, baseline, target forward + backward ratio)."""
     eps, trainable = 0.017, {"trainable_lambda": True}
+    normalized = 1.5 if device == "cpu" and len(shape) == 2 else 1.3
+    selu = 0.85 if device == "cpu" else 1.05
     return [
-        ("NReLU", NReLU, "torch.relu", torch.relu, 1.3),
-        ("NSwish", NSwish, "F.silu", F.silu, 1.3),
-        ("DSELU", lambda: DSELU.from_epsilon(eps), "F.selu", F.selu, 1.05),
-        ("SSELU", lambda: SSELU.from_epsilon(eps), "F.selu", F.selu, 1.05),
-        ("LSELU", lambda: LSELU.from_epsilon(eps), "F.selu", F.selu, 1.05),
-        ("SSELU trainable lam", lambda: SSELU.from_epsilon(eps, **trainable), "F.selu", F.selu, 1.05),
-        ("LSELU trainable lam", lambda: LSELU.from_epsilon(eps, **trainable), "F.selu", F.selu, 1.05),
+        ("NReLU", NReLU, "torch.relu", torch.relu, normalized),
+        ("NSwish", NSwish, "F.silu", F.silu, normalized),
+        ("DSELU", lambda: DSELU.from_epsilon(eps), "F.selu", F.selu, selu),
+        ("SSELU", lambda: SSELU.from_epsilon(eps), "F.selu", F.selu, selu),
+        ("LSELU", lambda: LSELU.from_epsilon(eps), "F.selu", F.selu, selu),
+        ("SSELU trainable lam", lambda: SSELU.from_epsilon(eps, **trainable), "F.selu", F.selu, selu),
+        ("LSELU trainable lam", lambda: LSELU.from_epsilon(eps, **trainable), "F.selu", F.selu, selu),
     ]
 
 
@@ -139,8 +143,8 @@ def measure(
 
 
 def met(r: dict) -> bool:
-    """Whether a row meets its time target and saves at most the input (a few scalars aside: 1.001x)."""
-    return max(r["forward_ratio"], r["fwd_bwd_ratio"]) <= r["target"] and r["saved_x_input"] <= 1.001
+    """Whether a row's forward + backward meets its target and it saves at most the input (1.001x)."""
+    return r["fwd_bwd_ratio"] <= r["target"] and r["saved_x_input"] <= 1.001
 
 
 def show(r: dict) -> str:
@@ -192,7 +196,7 @@ def main() -> None:
     with fused_kernels(False) if args.torch_path else contextlib.nullcontext():
         for shape in SHAPES if args.device == "cpu" else [*SHAPES, PAPER_SHAPE]:
             x = torch.randn(shape, device=args.device, dtype=DTYPES[args.dtype])
-            for name, factory, base_name, base, target in cases():
+            for name, factory, base_name, base, target in cases(args.device, shape):
                 row = {"layer": name, "baseline": base_name, "shape": list(shape), "target": target}
                 layer = factory().to(args.device, x.dtype).train()
                 row |= measure(layer, base, x, args.repeat, STATS[args.stat], CLOCKS[args.clock])
