@@ -4,7 +4,9 @@ One pass over the input gives every statistic a normalized activation needs; one
 output ``scale * (f(x) - shift)``; one pass gives ``scale * grad * f'(x)`` together with
 ``sum(grad * (f(x) - shift))`` (the gradient of ``alpha`` or of a trainable ``lam``). Sums are
 taken in blocks of 16384 elements whose partial sums are added in a fixed order, so results do not
-depend on the number of threads.
+depend on the number of threads. Two operators run a whole layer on an eager CPU tensor, its
+autograd (a ``torch::autograd::Function``), statistics and running update included:
+``normalized_activation`` and ``selu_family`` (see :func:`eager`).
 
 The C++ (``_fused.cpp``) is compiled at first use (about 30 s, announced by one line on stderr), or
 ahead of time by ``normact kernels --build``. The build runs in a child process under an ``flock``
