@@ -14,6 +14,7 @@ from normact.functional import (
     normalized_activation,
     selu_family,
 )
+from normact.nn import LSELU, NSwish
 
 pytestmark = pytest.mark.skipif(
     not fused_kernels_available(), reason="the fused CPU kernels are not available here"
@@ -211,6 +212,16 @@ def test_selu_operator_takes_a_transposed_input(trainable):
     for u, v in zip(*results, strict=True):
         if u is not None:
             torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-5)
+
+
+def test_eager_layers_record_one_cpp_autograd_node():
+    """An eager call of a layer on the kernels is one C++ operator: its backward node is C++'s."""
+    x = torch.randn(4, 5, requires_grad=True)
+    with fused_kernels(True):
+        assert NSwish()(x).grad_fn.name().endswith("::NormalizedActivation>")
+        assert LSELU(trainable_lambda=True)(x).grad_fn.name().endswith("::SELUFamily>")
+    with fused_kernels(False):
+        assert NSwish()(x).grad_fn.name() == "_NormalizedActivationBackward"
 
 
 def test_operators_run_in_inference_mode_and_are_once_differentiable():
