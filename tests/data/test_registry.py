@@ -9,7 +9,8 @@ from .test_idx import write_mnist
 
 NAMES = [
     "adult", "breast_cancer", "cifar10", "cifar100", "digits", "digits_tabular", "fashion_mnist", "htru2",
-    "imagenet", "imdb", "iwslt", "miniboone", "mnist", "mnist1d", "tiny_imagenet", "wine",
+    "imagenet", "imdb", "iwslt", "miniboone", "mnist", "mnist1d", "synthetic_translation", "tiny_imagenet",
+    "wine",
 ]  # fmt: skip
 
 

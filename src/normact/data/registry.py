@@ -2,10 +2,10 @@
 
 Root resolution: an explicit `root` (the dataset's folder, or a folder holding it under its standard
 name), else `$NORMACT_DATA/<standard name>`, else the dataset's default location (Fashion-MNIST: the
-Debian package's folder). Sets generated offline (scikit-learn's, MNIST-1D) take no root. A dataset's
-`check` (its layout) runs on the folder found, or, when none is found, on the candidate that exists
-(the one under the standard name first), so a folder laid out differently is an error that says what
-it holds and the layout expected.
+Debian package's folder). Sets generated offline (scikit-learn's, MNIST-1D, synthetic_translation)
+take no root. A dataset's `check` (its layout) runs on the folder found, or, when none is found, on the
+candidate that exists (the one under the standard name first), so a folder laid out differently is an
+error that says what it holds and the layout expected.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from normact.data import cifar, idx, imagefolder, imdb, iwslt, small, tinyimagenet, uci
+from normact.data import cifar, idx, imagefolder, imdb, iwslt, small, synthetic_translation, tinyimagenet, uci
 from normact.data.errors import MissingDataError
 from normact.data.splits import DatasetSpec, DataSplits, Subset
 
@@ -48,6 +48,7 @@ _DATASETS: dict[str, DatasetSpec] = {
         uci.HTRU2,
         imdb.IMDB,
         iwslt.IWSLT,
+        synthetic_translation.SYNTHETIC_TRANSLATION,
     )
 }
 
