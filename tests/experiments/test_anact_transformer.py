@@ -8,7 +8,7 @@ from scipy import stats as sps
 from normact.experiments import build_report, get_preset, list_presets, register_preset, render_markdown
 from normact.experiments import reproduce as run_reproduce
 from normact.functional import fused_kernels
-from normact.train import ResultsStore, config_hash, config_to_dict
+from normact.train import ResultsStore, config_hash, config_to_dict, train, with_overrides
 
 WORDS = {"eins": "one", "zwei": "two", "drei": "three", "vier": "four"}
 
@@ -25,7 +25,7 @@ def write_tiny_iwslt(folder, n_train=40, n_test=10):
 
 def test_anact_transformer_runs_follow_the_papers_recipe():
     preset = get_preset("anact-transformer")
-    assert len(preset.variants) == 17 and set(preset.scales) == {"smoke", "full"}
+    assert len(preset.variants) == 17 and set(preset.scales) == {"smoke", "cpu", "full"}
     full = {c.variant: c for c in preset.sweep("full").configs() if c.train.seed == 0}
     swish, nrelu = full["nswish_6swish_12l_2048"], full["nrelu_3relu_6l_2048"]
     assert (swish.train.task, swish.data.name, swish.train.epochs) == ("translation", "iwslt", 20)
@@ -40,6 +40,40 @@ def test_anact_transformer_runs_follow_the_papers_recipe():
         6, 3, 256, "nrelu")  # fmt: skip
     assert swish.model.init == "deepnorm" and swish.train.label_smoothing == 0.0
     assert len(preset.claims) == 4
+
+
+def test_cpu_scale_narrows_the_claims_arms_on_the_generated_task():
+    """The cpu scale: the seven arms the claims compare, the paper's depths and FFN-width ratios."""
+    preset = get_preset("anact-transformer")
+    cpu = {c.variant: c for c in preset.sweep("cpu").configs() if c.train.seed == 0}
+    assert set(cpu) == {name for claim in preset.claims for arm in claim.arms for name in arm.names}
+    assert preset.scale("cpu").seeds == 4 and "stand-in for IWSLT" in preset.scale("cpu").notes
+    full = {c.variant: c for c in preset.sweep("full").configs() if c.train.seed == 0}
+    for name, cfg in cpu.items():
+        kw, paper = cfg.model.kwargs, full[name].model.kwargs
+        assert (cfg.data.name, cfg.data.options["tokenizer"], cfg.train.task) == (
+            "synthetic_translation", "bpe", "translation")  # fmt: skip
+        assert kw["d_model"] == 32 and cfg.model.act == full[name].model.act
+        for key in ("num_encoder_layers", "num_decoder_layers", "plain_top", "nhead"):
+            assert kw.get(key) == paper.get(key), (name, key)
+        assert kw["dim_feedforward"] / kw["d_model"] == paper["dim_feedforward"] / paper["d_model"]
+        assert (cfg.train.beam, cfg.model.init) == (5, "deepnorm")
+
+
+def test_a_cpu_scale_run_learns_on_a_few_generated_pairs(tmp_path):
+    """One cpu-scale arm, shrunk to 128 pairs and 2 epochs: it trains end to end and its loss falls."""
+    preset = get_preset("anact-transformer")
+    cfg = next(c for c in preset.sweep("cpu", 1).configs() if c.variant == "nrelu_3relu_6l_2048")
+    small = {"num_train": 128, "num_test": 4, "max_words": 6, "tokenizer": "bpe", "max_vocab": 1000}
+    cfg = with_overrides(cfg, {"data.options": small, "data.batch_size": 32, "train.epochs": 2,
+                               "schedule.warmup_steps": 4,
+                               "train.out_dir": None, "train.progress": "none"})  # fmt: skip
+    store = ResultsStore(tmp_path / "r.sqlite")
+    with fused_kernels(False):
+        result = train(cfg, store)
+    history = store.history(result.run_id)
+    assert result.status == "finished" and len(history) == 2
+    assert history[-1]["train_loss"] < history[0]["train_loss"] and 0 <= history[-1]["bleu"] <= 100
 
 
 @pytest.fixture(scope="module")
