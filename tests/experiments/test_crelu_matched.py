@@ -17,6 +17,7 @@ def test_networks_follow_table_3():
     preset = get_preset("crelu-matched")
     assert list(preset.variants) == ["relu", "crelu"] and set(preset.scales) == {
         "smoke",
+        "cpu",
         "full",
         "full-cifar10",
     }
@@ -46,6 +47,10 @@ def test_networks_follow_table_3():
                 164,
                 [81, 122],
             )
+    # the cpu stand-in keeps the CIFAR-10 column's 4:3 ratio of filters
+    cpu = {c.variant: c for c in preset.sweep("cpu").configs() if c.train.seed == 0}
+    assert (cpu["relu"].model.kwargs["width"], cpu["crelu"].model.kwargs["width"]) == (0.5, 0.375)
+    assert cpu["relu"].data.name == "fashion_mnist" and cpu["relu"].optim.weight_decay == 1e-4
     # "similar number of parameters": the narrower CReLU network is the smaller one, within 20 %
     for classes, (wr, wc) in ((10, (1.0, 0.75)), (100, (2.0, 1.5))):
         relu = _params(create_model("resnet_cifar", num_classes=classes, depth=110, act="relu", width=wr))

@@ -28,11 +28,12 @@ def _build(runs: StudyRuns, report: Report) -> None:
     classes = int(runs.scale.analysis.get("num_classes", 10))
     if classes not in PAPER_TABLE3:
         raise ValueError(f"analysis.num_classes must be one of {sorted(PAPER_TABLE3)}, got {classes}")
+    shape = tuple(runs.scale.analysis.get("input_shape", (3, 32, 32)))  # for the parameter count
     variants = runs.preset.variants_of(runs.scale.name)
     rows = []
     for v in runs.complete_variants():
         model = with_overrides(runs.base, variants[v]).model
-        net = build_model(model, classes, (3, 32, 32))
+        net = build_model(model, classes, shape)
         filters = "-".join(str(getattr(net, f"layer{s}")[0].out_channels) for s in (1, 2, 3))
         error = 1.0 - last(runs.series(v, "test_acc"))
         median = stats.median_ci(error)
