@@ -47,6 +47,16 @@ def write_imagenet(root, classes=("n01", "n02"), train=6, val=2, size=(36, 40), 
                 Image.fromarray(pixels).save(root / split / name / f"{name}_{k}.png")
 
 
+def preset_subset(base: str, name: str, variants: list[str]) -> str:
+    """Register ``name``: a copy of preset ``base`` with only ``variants`` and the claims they decide."""
+    if name not in list_presets():
+        preset = get_preset(base)
+        claims = tuple(c for c in preset.claims if c.applies(variants))
+        keep = {v: preset.variants[v] for v in variants}
+        register_preset(dataclasses.replace(preset, name=name, variants=keep, claims=claims))
+    return name
+
+
 @pytest.fixture(autouse=True)
 def _no_data_env(monkeypatch):
     """Tests never read the user's NORMACT_DATA."""

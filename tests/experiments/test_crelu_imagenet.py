@@ -3,7 +3,7 @@ end to end on an ImageNet-layout folder with top-1 and top-5 error beside the pa
 
 import dataclasses
 
-from normact.experiments import get_preset, list_presets, register_preset
+from normact.experiments import get_preset
 from normact.experiments import reproduce as run_reproduce
 from normact.experiments.presets.crelu_imagenet import PAPER_TABLE4
 from normact.functional import fused_kernels
@@ -12,7 +12,7 @@ from normact.models.resnet import RESNET_LAYERS
 from normact.train import ResultsStore
 from normact.train.loop import build_model
 
-from .conftest import write_imagenet
+from .conftest import preset_subset, write_imagenet
 
 
 def test_networks_and_recipe_follow_table_4():
@@ -56,20 +56,10 @@ def test_depths_are_he_et_al_s():
     assert sum(p.numel() for p in crelu.parameters()) > sum(p.numel() for p in relu.parameters())
 
 
-def _subset(name, variants):
-    """A copy of the preset restricted to ``variants`` (the smoke scale runs a few networks in the tests)."""
-    if name not in list_presets():
-        base = get_preset("crelu-imagenet")
-        claims = tuple(c for c in base.claims if c.applies(variants))
-        keep = {v: base.variants[v] for v in variants}
-        register_preset(dataclasses.replace(base, name=name, variants=keep, claims=claims))
-    return name
-
-
 def test_smoke_scale_end_to_end(tmp_path):
     """Basic and bottleneck blocks, NormProp3, BatchNorm, CReLU and the 101-layer network."""
     rows = ["r34_np3_crelu", "r50_bn_crelu", "r101_bn_relu"]
-    name = _subset("test-crelu-imagenet-smoke", rows)
+    name = preset_subset("crelu-imagenet", "test-crelu-imagenet-smoke", rows)
     write_imagenet(
         tmp_path / "data" / "imagenet", classes=("n01", "n02", "n03", "n04", "n05", "n06"), train=2
     )

@@ -1,13 +1,11 @@
 """selfnorm-imagenet: Table 2's rows and recipe, each row's activation, the smoke scale end to end on an
 ImageNet-layout folder, and a bad folder refused before any run."""
 
-import dataclasses
-
 import pytest
 import torch
 
 from normact.data import CorruptDataError, MissingDataError
-from normact.experiments import get_preset, list_presets, register_preset
+from normact.experiments import get_preset
 from normact.experiments import reproduce as run_reproduce
 from normact.experiments.presets.selfnorm_imagenet import PAPER_TABLE2
 from normact.functional import fused_kernels
@@ -16,7 +14,7 @@ from normact.theory import solve
 from normact.train import ResultsStore
 from normact.train.loop import build_model
 
-from .conftest import write_imagenet
+from .conftest import preset_subset, write_imagenet
 
 
 def test_rows_and_recipe_follow_table_2_and_appendix_c():
@@ -63,20 +61,10 @@ def test_each_row_builds_the_activation_it_names():
     assert lam05.lam == pytest.approx(0.5) and lam05.lam_at_bound  # the ablation's bound is active
 
 
-def _subset(name, variants):
-    """A copy of the preset restricted to ``variants`` (the smoke scale runs a few rows in the tests)."""
-    if name not in list_presets():
-        base = get_preset("selfnorm-imagenet")
-        claims = tuple(c for c in base.claims if c.applies(variants))
-        keep = {v: base.variants[v] for v in variants}
-        register_preset(dataclasses.replace(base, name=name, variants=keep, claims=claims))
-    return name
-
-
 def test_smoke_scale_end_to_end(tmp_path):
     """Four rows covering BN, weight centralization, the lambda bound, the centralized form and mixup."""
     rows = ["bnrelu_mixup", "selu_wc", "lselu_lam05_mixup", "sselu_central_mixup_tl"]
-    name = _subset("test-selfnorm-imagenet-smoke", rows)
+    name = preset_subset("selfnorm-imagenet", "test-selfnorm-imagenet-smoke", rows)
     write_imagenet(tmp_path / "data" / "imagenet")
     with fused_kernels(False):
         result = run_reproduce(name, "smoke", store=tmp_path / "r.sqlite", data_dir=tmp_path / "data")
@@ -100,7 +88,7 @@ def test_smoke_scale_end_to_end(tmp_path):
     ],
 )
 def test_a_bad_imagenet_folder_fails_before_any_run(tmp_path, layout, error, says):
-    name = _subset("test-selfnorm-imagenet-bad", ["selu"])
+    name = preset_subset("selfnorm-imagenet", "test-selfnorm-imagenet-bad", ["selu"])
     root = tmp_path / "data" / "imagenet"
     if layout != "missing":
         write_imagenet(root)
