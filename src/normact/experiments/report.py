@@ -247,7 +247,7 @@ def write_overview(
     adjusted = ", ".join(f"{sum(v.adjusted == s for v in every)} {s}" for s in STATUSES)
     lines = [
         "# Paper claims: overview",
-        f"Verdicts of every preset with runs in the results store ({len(reports)} "
+        f"Verdicts of every preset with complete runs ({len(reports)} "
         f"report{'s' if len(reports) != 1 else ''}; {raw}; after Holm's correction within each report: "
         f"{adjusted}; {sum(bool(v.confounded) for v in every)} claims confounded). "
         f"Each claim is one pre-declared one-sided test at alpha = {ALPHA:g}; the linked reports give "
