@@ -57,6 +57,22 @@ def preset_subset(base: str, name: str, variants: list[str]) -> str:
     return name
 
 
+def store_runs(path: Path, preset: str, scale: str, metrics_of) -> Path:
+    """A store at ``path`` with one run per config of ``preset`` at ``scale``: ``metrics_of(cfg)`` gives
+    its one epoch's metrics, or None for a run that diverged in that epoch."""
+    db = ResultsStore(path)
+    for cfg in get_preset(preset).sweep(scale).configs():
+        run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
+                              config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
+        metrics = metrics_of(cfg)
+        if metrics is None:
+            db.finish_run(run_id, "diverged", diverged_epoch=1)
+            continue
+        db.log_epoch(run_id, 1, metrics)
+        db.finish_run(run_id, "finished")
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _no_data_env(monkeypatch):
     """Tests never read the user's NORMACT_DATA."""

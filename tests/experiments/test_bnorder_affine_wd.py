@@ -16,10 +16,9 @@ from normact.experiments import (
 from normact.experiments import reproduce as run_reproduce
 from normact.experiments.presets import bnorder_affine_wd
 from normact.models import create_model
-from normact.train import ResultsStore, config_hash, config_to_dict
 from normact.train.optim import param_groups
 
-from .conftest import write_tiny_mnist
+from .conftest import store_runs, write_tiny_mnist
 
 GRID = [0.0, 1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4]
 
@@ -74,23 +73,19 @@ def affine_store(tmp_path):
         variants = {f"w{d:g}": {"optim.weight_decay_groups": {"norm": d}} for d in SWEEP}
         scale = Scale("s", seeds=2, minutes=1, config={"train.epochs": 1}, variants=variants)
         register_preset(dataclasses.replace(get_preset("bnorder-affine-wd"), name=name, scales={"s": scale}))
-    path = tmp_path / "normact.sqlite"
-    db = ResultsStore(path)
-    for cfg in get_preset(name).sweep("s").configs():
+
+    def metrics_of(cfg):
         acc, sparsity = SWEEP[cfg.optim.weight_decay_groups["norm"]][cfg.train.seed]
-        run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
-                              config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
         if acc is None:
-            db.finish_run(run_id, "diverged", diverged_epoch=1)
-            continue
+            return None
         metrics = {"test_acc": acc, "time": 1.0}
         for i, block in enumerate(BLOCKS):
             metrics[f"sparsity/{block}"] = sparsity + 0.1 * i
             metrics[f"channel_skewness/{block}.act"] = 1.0
             metrics[f"saturation/{block}.act"] = 0.5
-        db.log_epoch(run_id, 1, metrics)
-        db.finish_run(run_id, "finished")
-    return name, path
+        return metrics
+
+    return name, store_runs(tmp_path / "normact.sqlite", name, "s", metrics_of)
 
 
 def test_verdicts_and_table_on_a_synthetic_store(affine_store, tmp_path):

@@ -16,7 +16,8 @@ from normact.experiments import (
     write_report,
 )
 from normact.experiments.presets import bnorder_wd
-from normact.train import ResultsStore, config_hash, config_to_dict
+
+from .conftest import store_runs
 
 
 def test_bnorder_wd_grids():
@@ -56,23 +57,18 @@ def wd_synth_preset():
 
 @pytest.fixture
 def wd_store(tmp_path, wd_synth_preset):
-    path = tmp_path / "normact.sqlite"
-    db = ResultsStore(path)
-    for cfg in get_preset(wd_synth_preset).sweep("s").configs():
+    def metrics_of(cfg):
         acc, skew = SWEEP[cfg.optim.weight_decay_groups["norm.bias"]][cfg.train.seed]
-        run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
-                              config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
         if acc is None:
-            db.finish_run(run_id, "diverged", diverged_epoch=1)
-            continue
+            return None
         metrics = {"test_acc": acc, "time": 1.0}
         for i, layer in enumerate(LAYERS):
             metrics[f"channel_skewness/{layer}.act"] = skew + 0.1 * i
             metrics[f"saturation/{layer}.act"] = 0.5
             metrics[f"sparsity/{layer}"] = 0.4
-        db.log_epoch(run_id, 1, metrics)
-        db.finish_run(run_id, "finished")
-    return path
+        return metrics
+
+    return store_runs(tmp_path / "normact.sqlite", wd_synth_preset, "s", metrics_of)
 
 
 def test_sweep_table_and_verdicts(wd_store, wd_synth_preset, tmp_path):
