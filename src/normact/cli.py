@@ -470,8 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_RUNNERS = ("train", "sweep", "reproduce")  # commands whose interrupted work a second call resumes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; bad input is one line on stderr and exit code 2, a closed pipe ends it quietly."""
+    """Run one command; bad input is one line on stderr and exit code 2, Ctrl-C one line and 130, a closed
+    pipe ends it quietly."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -482,6 +486,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sqlite3.DatabaseError as err:  # a store damaged where it was first opened fine
         print(f"normact {args.command}: results store {args.store!r}: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: the runs written so far are whole (see docs/training.md)
+        resumes = "; the same command resumes what is not done" if args.command in _RUNNERS else ""
+        print(f"normact {args.command}: interrupted{resumes}", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # e.g. normact runs | head: stop writing, without a traceback at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

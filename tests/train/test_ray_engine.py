@@ -3,14 +3,15 @@
 import functools
 import os
 import signal
+import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from normact.train import ResultsStore
+from normact.train import ResultsStore, config_to_dict
 from normact.train.ray_engine import _check_answers, import_ray
 from normact.train.sweep import Sweep, run_sweep
 
@@ -91,32 +92,33 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch):
         import_ray()
 
 
-def test_ctrl_c_cancels_the_tasks_and_leaves_only_whole_runs(tmp_path, ray_instance):
-    """SIGINT once the first run is in the store: the others are cancelled, none half written."""
-    store_path = tmp_path / "ray.sqlite"
-    # the two short runs take both CPUs first; the long ones are still running when SIGINT comes
-    variants = {"short": {"train.epochs": 2}, "long": {"train.epochs": 200}}
-    sweep = Sweep(study="ctrl-c", base=tiny_config(tmp_path / "ckpt"), variants=variants, seeds=[0, 1])
-    sent = threading.Event()
-
-    def interrupt_after_the_first_run():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not sent.is_set():
-            if store_path.exists() and ResultsStore(store_path).runs(status="finished"):
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-                sent.set()
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=interrupt_after_the_first_run, daemon=True)
-    watcher.start()
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(sweep, store_path, data_fn=make_splits, engine="ray")
-    watcher.join()
-    assert sent.is_set()
-    runs = ResultsStore(store_path).runs()
-    assert {r.variant for r in runs} == {"short"} and {r.status for r in runs} == {"finished"}
+def test_ctrl_c_cancels_the_tasks_and_leaves_only_whole_runs(tmp_path):
+    """SIGINT to `normact sweep --engine ray` once a run is stored: it stops, every stored run is whole."""
+    store = tmp_path / "ray.sqlite"
+    base = config_to_dict(tiny_config(tmp_path / "ckpt", "data.name=tinyrun:make_splits"))
+    # two CPUs, four runs of seconds each: when the first is stored, at least two are not done
+    spec = {"study": "ctrl-c", "seeds": [0, 1], "config": base,
+            "variants": {"a": {"train.epochs": 150}, "b": {"train.epochs": 200}}}  # fmt: skip
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    path = os.pathsep.join([str(TESTS.parent / "src"), str(TESTS / "train")])
+    cmd = [sys.executable, "-m", "normact", "sweep", str(tmp_path / "sweep.yaml"), "--engine", "ray",
+           "--store", str(store)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": path, "RAY_ADDRESS": ""}  # a Ray instance of its own
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and time.monotonic() < deadline:
+            if store.exists() and ResultsStore(store).runs(status="finished"):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the sweep ended before any run was stored"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "normact sweep: interrupted; the same command resumes" in out, out[
+        -2000:
+    ]
+    assert "Traceback" not in out
+    runs = ResultsStore(store).runs()
+    assert 1 <= len(runs) <= 2 and {r.status for r in runs} == {"finished"}, out[-2000:]
     for r in runs:  # whole runs only: every epoch stored
-        assert [h["epoch"] for h in ResultsStore(store_path).history(r.id)] == [1, 2]
-    again = run_sweep(sweep, store_path, data_fn=make_splits, engine="ray")
-    assert [i.status for i in again].count("skipped") == len(runs)
-    assert {i.status for i in again} <= {"skipped", "finished"} and len(ResultsStore(store_path).runs()) == 4
+        epochs = spec["variants"][r.variant]["train.epochs"]
+        assert [h["epoch"] for h in ResultsStore(store).history(r.id)] == list(range(1, epochs + 1))
