@@ -48,7 +48,7 @@ from normact.train.config import (
     with_overrides,
 )
 from normact.train.loop import Callback, Splits, load_data, train
-from normact.train.store import DEFAULT_STORE, DONE_STATUSES, ResultsStore
+from normact.train.store import DEFAULT_STORE, DONE_STATUSES, ResultsStore, RunRecord
 
 log = logging.getLogger("normact.train")
 
@@ -303,13 +303,9 @@ def _run_one(cfg: Config, store_path: str, data_fn: DataFn, callbacks_fn: Callba
     except Exception:
         error = traceback.format_exc()
         log.error("%s/%s/seed%d failed:\n%s", cfg.study, cfg.variant, cfg.train.seed, error)
-        key = (cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
-        record = store.find_run(*key)
+        record = store.find_run(cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
         if record is None:  # train failed before writing a row (an earlier attempt's row stays as it is)
-            run_id = store.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
-                                     config_hash=key[3], config=config_to_dict(cfg))  # fmt: skip
-            store.finish_run(run_id, "failed", error=error)
-            record = store.get_run(run_id)
+            record = _record_failure(store, cfg, None, error)
         return SweepItem(cfg.variant, cfg.train.seed, "failed", record.id, error)
     finally:
         store.close()
@@ -322,7 +318,6 @@ def _run_torchrun(cfg: Config, store_path: str, nproc: int, imports: Sequence[st
     The job's output passes through; a job that ends without a result in the store (it failed before
     training, or a rank died) is recorded as ``failed`` with the end of its error output.
     """
-    key = (cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
     with tempfile.TemporaryDirectory(prefix="normact-run-") as tmp:
         path = Path(tmp) / "config.yaml"
         path.write_text(json.dumps(config_to_dict(cfg)))  # JSON is YAML
@@ -339,14 +334,19 @@ def _run_torchrun(cfg: Config, store_path: str, nproc: int, imports: Sequence[st
                 tail.append(line)
         code = job.returncode
     with ResultsStore(store_path) as store:
-        record = store.find_run(*key)
+        record = store.find_run(cfg.study, cfg.variant, cfg.train.seed, config_hash(cfg))
         if record is None or (code != 0 and record.status not in DONE_STATUSES):
             error = f"torchrun --nproc-per-node {nproc} exited with code {code}:\n{''.join(tail)}"
-            if record is None:
-                record = store.get_run(store.start_run(study=cfg.study, variant=cfg.variant,
-                                                       seed=cfg.train.seed, config_hash=key[3],
-                                                       config=config_to_dict(cfg)))  # fmt: skip
-            store.finish_run(record.id, "failed", error=error)
-            record = store.get_run(record.id)
+            record = _record_failure(store, cfg, record, error)
     error = record.error if record.status != "finished" else None
     return SweepItem(cfg.variant, cfg.train.seed, record.status, record.id, error)
+
+
+def _record_failure(store: ResultsStore, cfg: Config, record: RunRecord | None, error: str) -> RunRecord:
+    """Mark ``cfg``'s run ``failed`` with ``error``; ``record`` is its row, None when it never wrote one."""
+    run_id = record.id if record is not None else store.start_run(
+        study=cfg.study, variant=cfg.variant, seed=cfg.train.seed, config_hash=config_hash(cfg),
+        config=config_to_dict(cfg),
+    )  # fmt: skip
+    store.finish_run(run_id, "failed", error=error)
+    return store.get_run(run_id)
