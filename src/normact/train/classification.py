@@ -68,9 +68,8 @@ def evaluate(
             sums = batch if sums is None else sums + batch
     finally:
         model.train(training)
-    device = next(model.parameters(), torch.empty(0)).device
-    if sums is None:  # this rank's share of the batches is empty
-        sums = torch.zeros(4, dtype=torch.float64, device=device)
+    if sums is None:  # this rank's share of the batches is empty: zeros where the model is
+        sums = torch.zeros(4, dtype=torch.float64, device=next(model.parameters(), torch.empty(0)).device)
     if world is not None:
         reduce_sum(world, sums)
     loss, correct, correct_k, count = sums.tolist()
