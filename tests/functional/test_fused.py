@@ -14,6 +14,7 @@ from normact.functional import (
     normalized_activation,
     selu_family,
 )
+from normact.functional import _fused
 from normact.nn import LSELU, NSwish
 
 pytestmark = pytest.mark.skipif(
@@ -123,6 +124,17 @@ def test_selu_kernel_keeps_relative_accuracy_near_zero(kind):
         out = selu_family(x, kind, 1.05, 1.6, 0.7)
     exact = selu_family(x.double(), kind, 1.05, 1.6, 0.7)
     assert ((out.double() - exact).abs() / exact.abs()).max() < 1e-6
+
+
+def test_silu_kernel_is_accurate_at_the_extremes():
+    # the kernels' sigmoid is 1 / (1 + e^-|x|), mirrored for x < 0, with e^x clamped below at
+    # e^-87.34 (where float32 underflows): f(x) to float32 precision, or within 1e-33 of it
+    x = torch.tensor([-1e4, -100, -88.5, -87.4, -87.3, -20, -1, -1e-30, -0.0, 0, 1e-30, 1, 20, 87.3, 88.5, 1e4])
+    x = torch.cat([x, torch.linspace(-30, 30, 4001)])
+    out = torch.empty_like(x)
+    one, zero = torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+    _fused.kernels().forward(x[None], out[None], one, zero, _fused.SILU, 0.0, 0.0, 1.0)
+    torch.testing.assert_close(out.double(), torch.nn.functional.silu(x.double()), rtol=3e-7, atol=1e-33)
 
 
 @pytest.mark.parametrize("momentum", [0.3, None])

@@ -1,9 +1,12 @@
 // Fused CPU kernels of normact's normalized activations and SELU family (see _fused.py).
 //
-// One pass that reads the input gives every statistic a normalized activation needs (moments), one
-// pass its output, recomputing f (forward: one write instead of writing f and rescaling it), one pass
-// the input gradient together with the per-row sum(grad * (f(x) - shift)) (backward). The operators
-// normalized_activation and selu_family run the whole layer, their autograd included, in C++.
+// One pass that reads the input gives every statistic a normalized activation needs (moments) and
+// stores f(x) in the output, one pass rescales the output in place once the statistics are known (in
+// eval, with running statistics, one pass writes the output from the input), one pass the input
+// gradient together with the per-row sum(grad * (f(x) - shift)) (backward). The statistics pass is
+// bound by its arithmetic (SiLU's sigmoid, ELU's exp), so storing f there is almost free, and the
+// in-place rescale costs less than evaluating f a second time. The operators normalized_activation
+// and selu_family run the whole layer, their autograd included, in C++.
 // Compiled at first use by normact.functional._fused.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -27,10 +30,10 @@
 namespace {
 
 // exp(x) for float: Cephes' polynomial (max relative error about 2 ulp), written without branches
-// or calls so that the loops below vectorise; double uses std::exp.
-inline float fexp(float x) {
+// or calls so that the loops below vectorise; double uses std::exp. fexp_nonpositive skips the
+// upper clamp, for x <= 0.
+inline float fexp_nonpositive(float x) {
   x = x < -87.3365447505531f ? -87.3365447505531f : x;
-  x = x > 88.3762626647949f ? 88.3762626647949f : x;
   const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
   x = x - n * 0.693359375f + n * 2.12194440e-4f;
   const float z = x * x;
@@ -42,7 +45,9 @@ inline float fexp(float x) {
   std::memcpy(&scale, &bits, sizeof(scale));
   return y * scale;
 }
+inline float fexp(float x) { return fexp_nonpositive(x > 88.3762626647949f ? 88.3762626647949f : x); }
 inline double fexp(double x) { return std::exp(x); }
+inline double fexp_nonpositive(double x) { return std::exp(x); }
 
 // exp(x) - 1 without the cancellation of fexp(x) - 1 near 0: a Taylor polynomial for |x| < 1/2
 // (relative error below 4e-9 there), fexp(x) - 1 elsewhere.
@@ -73,7 +78,10 @@ template <typename T> struct Act<T, LEAKY> {
 template <typename T> struct Act<T, SILU> {
   T p0, p1, lam;
   inline void eval(T x, T& f, T& df) const {
-    const T s = T(1) / (T(1) + fexp(-x));
+    // e^-|x| never overflows: sigmoid(x) = 1 / (1 + e^-|x|) for x >= 0, e^x / (1 + e^x) below
+    const bool neg = x < T(0);
+    const T e = fexp_nonpositive(neg ? x : -x), r = T(1) / (T(1) + e);
+    const T s = neg ? e * r : r;
     f = lam * x * s;
     df = lam * s * (T(1) + x * (T(1) - s));
   }
@@ -124,31 +132,35 @@ void reduce_rows(const std::vector<double>& part, int64_t G, int64_t nb, int64_t
     }
 }
 
-// sums of x, x^2, f, f^2, f'^2 over n elements. Each statistic is summed in LANES partial sums
-// (two AVX-512 vectors of floats), enough independent additions to hide their latency: one
-// accumulator per statistic made the pass latency-bound, 1.3-1.4x slower for SiLU and ELU.
+// sums of x, x^2, f, f^2, f'^2 over n elements, and f into y when STORE. Each statistic is summed
+// in LANES partial sums (two AVX-512 vectors of floats), enough independent additions to hide their
+// latency: one accumulator per statistic made the pass latency-bound, 1.3-1.4x slower for SiLU and ELU.
 constexpr int LANES = 32;
-template <typename T, int64_t K>
-void moments_block(const Act<T, K> act, const T* x, int64_t n, double* out) {
+template <typename T, int64_t K, bool STORE>
+void moments_block(const Act<T, K> act, const T* x, T* y, int64_t n, double* out) {
   double acc[5] = {0, 0, 0, 0, 0};
   for (int64_t j = 0; j < n; j += INNER) {
-    const int64_t m = std::min(INNER, n - j);
+    const int64_t m = std::min(INNER, n - j), full = m - m % LANES;
     const T* xj = x + j;
     T a[LANES] = {}, b[LANES] = {}, c[LANES] = {}, d[LANES] = {}, e[LANES] = {};
-    for (int64_t i = 0; i < m; i += LANES) {
-      const int64_t w = std::min<int64_t>(LANES, m - i);
+    T* yj = STORE ? y + j : nullptr;
+    auto add = [&](int64_t l, int64_t i) {
+      T f, df;
+      const T v = xj[i];
+      act.eval(v, f, df);
+      if (STORE) yj[i] = f;
+      a[l] += v;
+      b[l] += v * v;
+      c[l] += f;
+      d[l] += f * f;
+      e[l] += df * df;
+    };
+    // a fixed trip count keeps the accumulators in registers (a variable one kept them on the stack)
+    for (int64_t i = 0; i < full; i += LANES) {
 #pragma omp simd
-      for (int64_t l = 0; l < w; ++l) {
-        T f, df;
-        const T v = xj[i + l];
-        act.eval(v, f, df);
-        a[l] += v;
-        b[l] += v * v;
-        c[l] += f;
-        d[l] += f * f;
-        e[l] += df * df;
-      }
+      for (int64_t l = 0; l < LANES; ++l) add(l, i + l);
     }
+    for (int64_t i = full; i < m; ++i) add(i - full, i);
     for (int l = 0; l < LANES; ++l) {
       acc[0] += a[l]; acc[1] += b[l]; acc[2] += c[l]; acc[3] += d[l]; acc[4] += e[l];
     }
@@ -158,11 +170,12 @@ void moments_block(const Act<T, K> act, const T* x, int64_t n, double* out) {
 
 // px: G rows of M values, one after the other
 template <typename T, int64_t K>
-void moments_impl(const T* px, int64_t G, int64_t M, const Act<T, K>& act, double* out) {
+void moments_impl(const T* px, T* py, int64_t G, int64_t M, const Act<T, K>& act, double* out) {
   const int64_t nb = (M + BLOCK - 1) / BLOCK;
   std::vector<double> part(G * nb * 5);
   for_blocks(G, M, [&](int64_t b, int64_t, int64_t off, int64_t n) {
-    moments_block<T, K>(act, px + off, n, &part[b * 5]);
+    if (py) moments_block<T, K, true>(act, px + off, py + off, n, &part[b * 5]);
+    else moments_block<T, K, false>(act, px + off, py, n, &part[b * 5]);
   });
   std::vector<double> sums(G * 5);
   reduce_rows(part, G, nb, 5, sums.data());
@@ -188,6 +201,17 @@ void forward_impl(const T* px, T* py, int64_t G, int64_t M, const Act<T, K>& act
                   const double* shift) {
   for_blocks(G, M, [&](int64_t, int64_t g, int64_t off, int64_t n) {
     forward_block<T, K>(act, px + off, py + off, n, T(scale[g]), T(scale[g] * shift[g]));
+  });
+}
+
+// y = a * y - c in place: the output from the f(x) that the moments pass stored
+template <typename T>
+void rescale_impl(T* py, int64_t G, int64_t M, const double* scale, const double* shift) {
+  for_blocks(G, M, [&](int64_t, int64_t g, int64_t off, int64_t n) {
+    const T a = T(scale[g]), c = T(scale[g] * shift[g]);
+    T* yi = py + off;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) yi[i] = a * yi[i] - c;
   });
 }
 
@@ -256,10 +280,11 @@ struct Activation {
 };
 
 // The three passes on G rows of M values of a float32/float64 tensor's memory.
-void moments_rows(const at::Tensor& x, int64_t G, int64_t M, const Activation& k, double* out) {
+// y (when defined) gets f(x)
+void moments_rows(const at::Tensor& x, at::Tensor y, int64_t G, int64_t M, const Activation& k, double* out) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moments", [&] {
     dispatch<scalar_t>(k.kind, k.p0, k.p1, k.lam, [&](const auto& act) {
-      moments_impl(x.data_ptr<scalar_t>(), G, M, act, out);
+      moments_impl(x.data_ptr<scalar_t>(), y.defined() ? y.data_ptr<scalar_t>() : nullptr, G, M, act, out);
     });
   });
 }
@@ -270,6 +295,12 @@ void forward_rows(const at::Tensor& x, at::Tensor& y, int64_t G, int64_t M, cons
     dispatch<scalar_t>(k.kind, k.p0, k.p1, k.lam, [&](const auto& act) {
       forward_impl(x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), G, M, act, scale, shift);
     });
+  });
+}
+
+void rescale_rows(at::Tensor& y, int64_t G, int64_t M, const double* scale, const double* shift) {
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "rescale", [&] {
+    rescale_impl(y.data_ptr<scalar_t>(), G, M, scale, shift);
   });
 }
 
@@ -395,9 +426,10 @@ struct NormalizedActivation : public torch::autograd::Function<NormalizedActivat
     const at::Tensor x = dense(input);
     const int64_t G = c.gate.instance ? x.size(0) : 1, M = x.numel() / std::max<int64_t>(G, 1);
     std::vector<double> moments;
+    at::Tensor y = at::empty_like(x);
     if (c.training || c.gate.instance) {
       moments.resize(G * 6);
-      moments_rows(x, G, M, c.kind, moments.data());
+      moments_rows(x, y, G, M, c.kind, moments.data());  // y = f(x), rescaled below
       double total = 0;
       for (const double v : moments) total += v;  // the float64 sums of finite inputs are finite
       TORCH_CHECK_VALUE(!c.training || std::isfinite(total), "non-finite batch statistics");
@@ -408,8 +440,8 @@ struct NormalizedActivation : public torch::autograd::Function<NormalizedActivat
       running[2] = rho_prime->item<double>(), running[3] = count->item<double>();
     c.gate.b_tanh_alpha = c.b * std::tanh(alpha.item<double>());
     const Statistics s = statistics_of(moments.empty() ? nullptr : moments.data(), G, running, c.gate);
-    at::Tensor y = at::empty_like(x);
-    forward_rows(x, y, G, M, c.kind, s.scale.data(), s.mean.data());
+    if (moments.empty()) forward_rows(x, y, G, M, c.kind, s.scale.data(), s.mean.data());
+    else rescale_rows(y, G, M, s.scale.data(), s.mean.data());
     if (c.training && !c.gate.instance) {
       mean->fill_(s.mean[0]);
       rho->fill_(s.rho[0]);
@@ -484,7 +516,7 @@ struct SELUFamily : public torch::autograd::Function<SELUFamily> {
 at::Tensor moments(const at::Tensor& x, int64_t kind, double p0, double p1, double lam) {
   check(x, "x");
   auto out = at::empty({x.size(0), 6}, x.options().dtype(at::kDouble));
-  moments_rows(x, x.size(0), x.size(1), Activation{kind, p0, p1, lam}, out.data_ptr<double>());
+  moments_rows(x, at::Tensor(), x.size(0), x.size(1), Activation{kind, p0, p1, lam}, out.data_ptr<double>());
   return out;
 }
 
