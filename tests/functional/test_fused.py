@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from normact.functional import (
+    _fused,
     elementwise,
     fused_kernels,
     fused_kernels_available,
@@ -14,7 +15,6 @@ from normact.functional import (
     normalized_activation,
     selu_family,
 )
-from normact.functional import _fused
 from normact.nn import LSELU, NSwish
 
 pytestmark = pytest.mark.skipif(
@@ -129,7 +129,9 @@ def test_selu_kernel_keeps_relative_accuracy_near_zero(kind):
 def test_silu_kernel_is_accurate_at_the_extremes():
     # the kernels' sigmoid is 1 / (1 + e^-|x|), mirrored for x < 0, with e^x clamped below at
     # e^-87.34 (where float32 underflows): f(x) to float32 precision, or within 1e-33 of it
-    x = torch.tensor([-1e4, -100, -88.5, -87.4, -87.3, -20, -1, -1e-30, -0.0, 0, 1e-30, 1, 20, 87.3, 88.5, 1e4])
+    x = torch.tensor(
+        [-1e4, -100, -88.5, -87.4, -87.3, -20, -1, -1e-30, -0.0, 0, 1e-30, 1, 20, 87.3, 88.5, 1e4]
+    )
     x = torch.cat([x, torch.linspace(-30, 30, 4001)])
     out = torch.empty_like(x)
     one, zero = torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
