@@ -76,8 +76,8 @@ def _kernels(x: Tensor, base: Elementwise):
 def _moments(x: Tensor, base: Elementwise, groups: int, kernels) -> tuple[Tensor | None, Tensor]:
     """``f(x)`` (None if not computed) and the per-row sums ``(n, Σx, Σx², Σf, Σf², Σf'²)``, ``(groups, 6)``.
 
-    The fused kernels only read x (their output pass recomputes f, which costs less than writing f
-    and rescaling it). The torch path writes ``f'`` and then ``f`` into one fresh buffer where the
+    The fused kernels only read x here, and the output pass recomputes f (the one-operator eager path
+    stores f in this pass instead and rescales it in place). The torch path writes ``f'`` and then ``f`` into one fresh buffer where the
     base supports it, so it allocates a single tensor of x's size.
     """
     if kernels is not None:
