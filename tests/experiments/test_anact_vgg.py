@@ -105,7 +105,9 @@ def vgg_store(tmp_path, vgg_synth):
         run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
                               config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
         for epoch, a in enumerate(acc, 1):
-            db.log_epoch(run_id, epoch, {"test_acc": a, "score": score, "time": 2.0})
+            db.log_epoch(
+                run_id, epoch, {"test_acc": a, "test_acc5": min(1.0, a + 0.2), "score": score, "time": 2.0}
+            )
         if len(acc) == 3:
             db.finish_run(run_id, "finished")
         else:
@@ -124,11 +126,12 @@ def test_table_by_hand(vgg_store, vgg_synth):
     median = f"{100 * np.median(best):.2f} [{100 * best.min():.2f}, {100 * best.max():.2f}]"
     mean = f"{100 * best.mean():.2f} [{100 * (best.mean() - half):.2f}, {100 * (best.mean() + half):.2f}]"
     auc = np.median([np.mean(a) for a, _ in RUNS["nrelu"]])
-    row = f"| NReLU | yes | xavier | adamw 0.001 | {median} | {mean} | 76.50 | {100 * auc:.2f} | 2.750 | 4 |"
-    assert row in text
+    # top-5: the median of the runs' best, 1.0, 0.95, 0.98, 0.95
+    row = f"| NReLU | yes | xavier | adamw 0.001 | {median} | {mean} | 76.50 | 96.50 | {100 * auc:.2f} |"
+    assert row + " 2.750 | 4 |" in text
     # the diverged run's later epochs count as 0 in the mean over epochs; its best is the best before
     gpn_auc = np.median([0.4 / 3, *(np.mean(a) for a, _ in RUNS["relu_gpn_nobn"][:3])])
-    assert f"| 55.00 | {100 * gpn_auc:.2f} | 5.750 | 4 (1 diverged) |" in text
+    assert f"| 55.00 | 75.00 | {100 * gpn_auc:.2f} | 5.750 | 4 (1 diverged) |" in text
     assert "| ReLU-GPN | no | orthogonal | sgd 0.01, x0.2 every 30 epochs | 55.00 [40.00, 62.00] |" in text
     assert "Diverged runs (seed, epoch): ReLU-GPN 3 (epoch 2)." in text
     assert "| NSwish | 65.72 | 87.40 |" in text  # Table 2 as printed
@@ -201,7 +204,9 @@ def test_a_scale_with_its_own_variants_is_analysed_with_them(tmp_path):
         run_id = db.start_run(study=cfg.study, variant=cfg.variant, seed=cfg.train.seed,
                               config_hash=config_hash(cfg), config=config_to_dict(cfg))  # fmt: skip
         for epoch, a in enumerate(acc, 1):
-            db.log_epoch(run_id, epoch, {"test_acc": a, "score": score, "time": 2.0})
+            db.log_epoch(
+                run_id, epoch, {"test_acc": a, "test_acc5": min(1.0, a + 0.2), "score": score, "time": 2.0}
+            )
         db.finish_run(run_id, "finished")
     text = render_markdown(build_report(name, "s", db.path))
     assert "| n_relu | yes | xavier | adamw 0.001 |" in text and "| b_relu | yes | he | adamw 0.001 |" in text
