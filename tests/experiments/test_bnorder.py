@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from normact.nn import LeCunTanh
 from normact.train import ResultsStore, config_hash, config_to_dict
 from normact.train.optim import param_groups
 
-from .conftest import write_tiny_mnist
+from .conftest import write_imagenet, write_tiny_mnist
 
 ACTS = ["tanh", "lecun_tanh", "softsign", "relu"]
 
@@ -36,7 +37,8 @@ def test_bnorder_variants_and_scales():
     expected = [f"{a}_{o}" for a in ACTS for o in ("convention", "swap", "nwdbn", "nobn")]
     expected = [v for v in expected if v not in ("lecun_tanh_nobn", "softsign_nobn")]
     assert list(preset.variants) == expected
-    assert set(preset.scales) == {"cpu", "full", "full-cifar10", "full-tinyimagenet"}
+    assert set(preset.scales) == {"cpu", "full", "full-cifar10", "full-tinyimagenet", *TABLE1_MOBILENET,
+                                  "full-imagenet", "full-mobilenet-imagenet"}  # fmt: skip
     cpu = preset.sweep("cpu")
     assert (cpu.seeds, len(cpu.configs())) == (list(range(4)), 56)
     for cfg in cpu.configs():
@@ -59,7 +61,7 @@ def test_bnorder_variants_and_scales():
         [100, 150],
     )
     assert len(full.seeds) == 4 and len(full.configs()) == 56  # 3 seeds could not pass a rank-sum test
-    for scale in ("full", "full-cifar10", "full-tinyimagenet"):  # appendix A.1's grid search, per model
+    for scale in ("full", "full-cifar10", "full-tinyimagenet", *TABLE1_MOBILENET):  # A.1's grid, per model
         select = preset.scale(scale).select
         assert select.grid == {"optim.lr": [0.1, 0.01], "optim.weight_decay": [5e-3, 1e-3, 5e-4, 1e-4]}
         assert (select.seeds, select.metric, select.better) == ((100, 101, 102), "accuracy", "higher")
@@ -74,6 +76,62 @@ def test_bnorder_variants_and_scales():
             "relu_convention",
             "relu_swap",
         ]
+
+
+TABLE1_MOBILENET = {  # scale -> dataset of Table 1's MobileNet rows (section 7.1)
+    "full-mobilenet": "cifar100",
+    "full-mobilenet-cifar10": "cifar10",
+    "full-mobilenet-tinyimagenet": "tiny_imagenet",
+}
+SECTION71 = ["tanh_convention", "tanh_swap", "relu_convention", "relu_swap"]
+
+
+def test_table1_mobilenet_and_imagenet_scales():
+    """MobileNet on CIFAR-10/100 and Tiny ImageNet with the A.1 recipe; VGG16_11 and MobileNet on
+    ImageNet with A.1's ImageNet recipe (batch 256, 100 epochs, lr / 10 at 30 and 60, 3 decays)."""
+    preset = get_preset("bnorder")
+    for scale, data in TABLE1_MOBILENET.items():
+        configs = preset.sweep(scale).configs()
+        assert list(dict.fromkeys(c.variant for c in configs)) == SECTION71 and len(configs) == 16
+        for c in configs:
+            act, order = bnorder.split_variant(c.variant)
+            assert (c.model.name, c.model.act, c.model.kwargs["block_order"], c.data.name) == (
+                "mobilenet_v1", act, order, data)  # fmt: skip
+            assert (c.model.kwargs["dropout"], c.data.batch_size, c.train.epochs) == (0.0, 128, 200)
+            assert c.schedule.milestones == [100, 150] and c.train.probe_samples is None
+    for scale, model in (("full-imagenet", "vgg16_11"), ("full-mobilenet-imagenet", "mobilenet_v1")):
+        configs = preset.sweep(scale).configs()
+        assert list(dict.fromkeys(c.variant for c in configs)) == SECTION71 and len(configs) == 16
+        c = configs[0]
+        assert (c.model.name, c.data.name, c.data.batch_size, c.train.epochs) == (model, "imagenet", 256, 100)
+        assert (c.schedule.name, c.schedule.milestones, c.schedule.gamma) == ("multistep", [30, 60], 0.1)
+        assert c.data.options == {"image_size": 224, "resize": 256, "train_crop": 256}
+        select = preset.scale(scale).select
+        assert select.grid == {"optim.lr": [0.1, 0.01], "optim.weight_decay": [1e-3, 5e-4, 1e-4]}
+        assert select.seeds == (100,)  # the paper's one ImageNet seed
+        grid = preset.selection_sweep(scale)
+        assert len(grid.configs()) == 4 * 6 and {c.optim.weight_decay for c in grid.configs()} == {
+            1e-3,
+            5e-4,
+            1e-4,
+        }
+    vgg = preset.sweep("full-imagenet", 1).configs()[0].model.kwargs
+    assert (vgg["pool_size"], vgg["classifier_width"], vgg["dropout"]) == (7, 4096, 0.5)  # the ImageNet head
+
+
+def test_mobilenet_probes_see_the_stem_and_every_block():
+    """The sparsity probe of the MobileNet scales selects the stem and the 26 convolution blocks, and
+    their layer names sort in model order."""
+    cfg = {c.variant: c for c in get_preset("bnorder").sweep("full-mobilenet", 1).configs()}["tanh_swap"]
+    model = create_model("mobilenet_v1", num_classes=10, input_shape=(3, 32, 32), act="tanh",
+                         **{**cfg.model.kwargs, "width": 0.125})  # fmt: skip
+    where = next(p["where"] for p in cfg.train.probes if isinstance(p, dict))
+    blocks = [n for n, _ in model.named_modules() if re.fullmatch(where, n)]
+    assert len(blocks) == 27 and blocks[:3] == ["stem", "blocks.block1.spatial", "blocks.block1.pointwise"]
+    shuffled = sorted(blocks, key=lambda n: n[::-1])
+    assert sorted(shuffled, key=bnorder.layer_key) == blocks
+    assert [bnorder.short_layer(n) for n in blocks[:2]] == ["stem", "block1.spatial"]
+    assert bnorder.short_layer("blocks.block13.pointwise.act") == "block13.pointwise"
 
 
 def test_split_variant_and_layer_order():
@@ -191,6 +249,11 @@ def test_tables_by_hand(bn_store, bn_synth_preset):
     assert f"| ReLU Swap | {spread(ACC['relu_swap'], 2, 100)} | – |" in text  # no saturation for ReLU
     assert "Diverged runs (seed, epoch): Tanh NoBN 1 (epoch" in text
     assert "| 0.848927" not in text and "0.718 / 0.288 / 0.849" in text  # the paper's sparsity, as printed
+    # Table 1's rows beside what A.7 says of them: Tanh Swap above Convention on every seed, ReLU not
+    assert f"| Tanh Swap − Tanh Convention | {bnorder.PAPER_TABLE1_TANH} | +{gain:.2f} pp | 4 of 4 |" in text
+    relu = 100 * (np.array(ACC["relu_swap"]) - np.array(ACC["relu_convention"])).mean()
+    assert f"| ReLU Swap − ReLU Convention | {bnorder.PAPER_TABLE1_RELU} | {relu:.2f} pp | 0 of 4 |" in text
+    assert "Tanh Swap − ReLU Convention" not in text  # A.7 says that of MobileNet only
     layer_rows = [line for line in text.splitlines() if line.startswith("| conv") or line.startswith("| fc")]
     assert [r.split(" | ")[0] for r in layer_rows] == ["| conv1_1", "| conv2_1", "| fc1"]
 
@@ -235,7 +298,7 @@ def test_tiny_real_run_end_to_end(tmp_path):
         base = get_preset("bnorder")
         scale = Scale("tiny", seeds=1, minutes=0.1, config={
             "data.name": "mnist", "data.batch_size": 32, "model.kwargs.width": 0.0625, "train.epochs": 1,
-            "train.probe_samples": 32})  # fmt: skip
+            "train.probe_samples": 32, "train.threads": 1})  # fmt: skip
         variants = {v: base.variants[v] for v in ("lecun_tanh_convention", "lecun_tanh_swap")}
         register_preset(dataclasses.replace(base, name=name, variants=variants, scales={"tiny": scale}))
     torch.manual_seed(0)
@@ -251,3 +314,78 @@ def test_tiny_real_run_end_to_end(tmp_path):
     assert all(0 <= history[k] <= 1 for k in sat + spars) and not math.isnan(history["test_acc"])
     text = result.path.read_text()
     assert "| LeCun Tanh Swap |" in text and "Swap is more accurate than Convention with LeCun Tanh" in text
+
+
+def _tiny_scale(scale: str, name: str, config: dict, select=None) -> str:
+    """Register ``name``: bnorder with one scale, ``tiny``: ``scale``'s config and variants, one seed, with
+    ``config`` on top (a tiny data set, network and run) and ``select`` instead of the scale's grid."""
+    if name not in list_presets():
+        base = get_preset("bnorder")
+        real = base.scale(scale)
+        tiny = Scale("tiny", seeds=1, minutes=0.1, config={**real.config, **config}, variants=real.variants,
+                     select=select)  # fmt: skip
+        register_preset(dataclasses.replace(base, name=name, scales={"tiny": tiny}))
+    return name
+
+
+def _final(store, item):
+    return store.history(item.run_id)[-1]
+
+
+def test_tiny_mobilenet_run_end_to_end(tmp_path):
+    """Table 1's MobileNet rows (full-mobilenet's variants and probes) on a tiny MNIST-format set: the
+    probes reach the stem and all 26 blocks, and the report sets our differences beside A.7's."""
+    write_tiny_mnist(tmp_path / "data" / "mnist", n_train=64, n_test=32)
+    name = _tiny_scale("full-mobilenet", "test-bnorder-mobilenet", {
+        "data.name": "mnist", "data.transforms": [], "data.batch_size": 32, "model.kwargs.width": 0.0625,
+        "train.epochs": 1, "train.probe_samples": 32, "train.threads": 1})  # fmt: skip
+    torch.manual_seed(0)
+    result = reproduce(name, "tiny", store=tmp_path / "r.sqlite", data_dir=tmp_path / "data", jobs=1)
+    assert [(i.variant, i.status) for i in result.items] == [(v, "finished") for v in SECTION71]
+    store = ResultsStore(tmp_path / "r.sqlite")
+    final = {i.variant: _final(store, i) for i in result.items}
+    sat = [k for k in final["tanh_swap"] if k.startswith("saturation/")]
+    spars = sorted((k for k in final["tanh_swap"] if k.startswith("sparsity/")), key=bnorder.layer_key)
+    assert len(sat) == len(spars) == 27 and spars[:2] == ["sparsity/stem", "sparsity/blocks.block1.spatial"]
+    assert not any(k.startswith("saturation/") for k in final["relu_swap"])  # ReLU has no asymptote
+    text = result.path.read_text()
+    g = final["tanh_swap"]["test_acc"] - final["relu_convention"]["test_acc"]
+    row = f"| Tanh Swap − ReLU Convention | {bnorder.PAPER_TABLE1_MOBILENET} | {'+' if g >= 0 else ''}"
+    assert row + f"{100 * g:.2f} pp | {int(g > 0)} of 1 |" in text
+    assert "VGG16_11, CIFAR-100" not in text  # the paper's VGG numbers stay out of a MobileNet report
+    assert "| block13.pointwise |" in text and "Top-5" not in text
+    assert (result.path.parent / "sparsity.png").is_file()
+
+
+@pytest.mark.parametrize("scale", ["full-imagenet", "full-mobilenet-imagenet"])
+def test_tiny_imagenet_scale_end_to_end(tmp_path, scale):
+    """An ImageNet scale's network and recipe on an ImageNet-layout folder of a few 36x40 images: the
+    selection (two of the grid's points for one arm), the test runs, top-1 and top-5 in the report,
+    and A.7's ReLU exception on ImageNet."""
+    write_imagenet(
+        tmp_path / "data" / "imagenet", classes=("n01", "n02", "n03", "n04", "n05", "n06"), train=2
+    )
+    select = dataclasses.replace(get_preset("bnorder").scale(scale).select, grid={"optim.lr": [0.1, 0.01]},
+                                 variants=("tanh_swap",))  # fmt: skip
+    name = _tiny_scale(scale, f"test-bnorder-{scale}", {
+        "data.options": {"image_size": 32, "resize": 36, "train_crop": 36, "stats_samples": 4},
+        "data.transforms": [{"name": "RandomCrop", "size": 32}, {"name": "RandomHorizontalFlip"}],
+        "data.batch_size": 4, "data.eval_batch_size": 4, "model.kwargs.width": 0.03125, "train.epochs": 1,
+        "train.threads": 1}, select)  # fmt: skip
+    torch.manual_seed(0)
+    result = reproduce(name, "tiny", store=tmp_path / "r.sqlite", data_dir=tmp_path / "data", jobs=1)
+    items = [i for i in result.items if "@" not in i.variant]  # the test runs, after the selection's
+    assert [(i.variant, i.status) for i in result.items if i not in items] == [
+        ("tanh_swap@optim.lr=0.1", "finished"), ("tanh_swap@optim.lr=0.01", "finished")]  # fmt: skip
+    assert [(i.variant, i.status) for i in items] == [(v, "finished") for v in SECTION71]
+    store = ResultsStore(tmp_path / "r.sqlite")
+    top5 = {}
+    for item in items:
+        end = _final(store, item)
+        assert 0.0 <= end["test_acc"] <= end["test_acc5"] <= 1.0
+        top5[item.variant] = f"{100 * end['test_acc5']:.2f} (1)"
+    text = result.path.read_text()
+    assert (
+        f"| Tanh | {top5['tanh_convention']} | {top5['tanh_swap']} |" in text.split("Top-5 test accuracy")[1]
+    )
+    assert bnorder.PAPER_TABLE1_RELU_IMAGENET in text and "optim.lr in {0.1, 0.01} (2 points)" in text
