@@ -46,6 +46,18 @@ def test_choose_counts_a_diverged_run_as_worst_and_waits_for_missing_runs():
     assert choose("a", diverged, "higher").pick == 1
     every = [_point(0.1, [-math.inf], diverged=1), _point(0.01, [-math.inf], diverged=1)]
     assert choose("a", every, "higher").pick == 0  # all diverged: still a pick, the earlier point
+    # every point has a diverged run: the fewest diverged runs, then the best mean of the others
+    some = [
+        _point(0.1, [-math.inf, -math.inf, -math.inf], diverged=3),
+        _point(0.05, [-math.inf, -math.inf, 0.9], diverged=2),
+        _point(0.025, [-math.inf, 0.6, 0.7], diverged=1),
+        _point(0.0125, [0.8, -math.inf, 0.7], diverged=1),
+    ]
+    assert [p.mean for p in some] == [-math.inf] * 4
+    assert math.isnan(some[0].mean_not_diverged) and some[3].mean_not_diverged == pytest.approx(0.75)
+    assert choose("a", some, "higher").pick == 3
+    worst_low = [_point(0.1, [math.inf, 0.2], diverged=1), _point(0.01, [0.3, math.inf], diverged=1)]
+    assert choose("a", worst_low, "lower").pick == 0  # lower is better: 0.2 before 0.3
     waiting = choose("a", [_point(0.1, [0.9]), _point(0.01, [0.2], missing=[(101, "failed")])], "higher")
     assert waiting.pick is None and waiting.picked is None and math.isnan(waiting.points[1].mean)
 
@@ -216,8 +228,7 @@ def test_the_picks_and_the_test_runs_from_the_store(select_store, select_preset,
     assert "## Selection, then test" in text
     assert "optim.lr in {0.1, 0.01, 0.001} (3 points), each on selection seeds 7, 8" in text
     assert "| ReLU | lr 0.01 | 85.00 | **86.50** | 55.00 |" in text
-    assert "| NReLU | lr 0.001 | -∞ (1 div.) | 72.00 | **71.00** |" not in text  # 0.001's mean is 72
-    assert "| NReLU | lr 0.001 | -∞ (1 div.) | 71.00 | **72.00** |" in text
+    assert "| NReLU | lr 0.001 | -∞ (1 div., the others 95.00) | 71.00 | **72.00** |" in text
     assert "nrelu: model.act=nrelu, optim.lr=0.001" in text  # the settings
     assert "| selected per arm | optim.lr: each tuned arm's pick replaces the value above" in text
     # runs.csv keeps the selection runs, and the report rebuilt from it makes the same picks
@@ -248,7 +259,7 @@ def test_an_arm_with_a_missing_selection_run_awaits_its_pick(select_store, selec
         (1, "awaiting selection"),
     ]
     text = render_markdown(build_report(select_preset, "s", select_store))
-    assert "| NReLU | awaiting selection | -∞ (1 div.) | – (1 missing) | 72.00 |" in text
+    assert "| NReLU | awaiting selection | -∞ (1 div., the others 95.00) | – (1 missing) | 72.00 |" in text
 
 
 # -- a tiny sweep end to end -----------------------------------------------------------------------

@@ -170,7 +170,9 @@ def selection_table(runs: StudyRuns) -> str:
         for i, point in enumerate(choice.points):
             text = "–" if not point.complete else _show(point.mean, metric.scale, metric.digits)
             if point.diverged:
-                text += f" ({point.diverged} div.)"
+                rest = point.mean_not_diverged
+                others = "" if math.isnan(rest) else f", the others {fmt(rest, metric.digits, metric.scale)}"
+                text += f" ({point.diverged} div.{others})"
             if point.missing:
                 text += f" ({len(point.missing)} missing)"
             cells.append(f"**{text}**" if i == choice.pick else text)
@@ -188,7 +190,8 @@ def selection_table(runs: StudyRuns) -> str:
         f"{runs.seeds[0]}-{runs.seeds[-1]}) use each arm's pick; the selection runs are ordinary runs of "
         "the study (variants `arm@key=value,...`, in runs.csv) and never enter a verdict or the tables "
         f"above. Mean {metric.title} over the selection seeds per grid point, the pick in bold (a "
-        "diverged run counts as the worst value).\n\n" + markdown_table(header, rows)
+        "diverged run counts as the worst value; beside it, the mean of the runs that did not diverge)."
+        "\n\n" + markdown_table(header, rows)
     )
 
 

@@ -16,8 +16,9 @@ did::
 Every tuned arm runs every point of the grid (the product of the values, in file order) on every
 selection seed, as ordinary runs of the study named ``<arm>@<key>=<value>,...``. The pick of an arm
 is the point with the best mean of ``metric`` over the selection seeds, a diverged run counted as the
-worst value (a point with one is never picked unless every point has one) and a tie going to the
-earlier point; an arm whose selection runs are not all complete (finished or diverged) has no pick,
+worst value, so a point with one is never picked unless every point has one; then the point with the
+fewest diverged runs wins, and among those the best mean of the runs that did not diverge. A tie goes
+to the earlier point. An arm whose selection runs are not all complete (finished or diverged) has no pick,
 and its test runs wait for one. The test runs of a tuned arm are its own overrides, then the pick's.
 Selection runs never enter a verdict; the report lists the grid, the seeds and every point's mean.
 """
@@ -67,8 +68,8 @@ class Selection:
         return (
             f"{grid} ({len(self.points())} points), each on selection seeds "
             f"{', '.join(map(str, self.seeds))}; the pick: the best mean {self.metric} "
-            f"({self.better} is better), a diverged run counted as the worst value, a tie to the earlier "
-            "point"
+            f"({self.better} is better), a diverged run counted as the worst value (if every point has "
+            "one: the fewest diverged runs, then the best mean of the others), a tie to the earlier point"
         )
 
 
@@ -100,8 +101,14 @@ class Point:
 
     @property
     def mean(self) -> float:
-        """The mean over the selection seeds; NaN while a run is missing."""
+        """The mean over the selection seeds (the worst value if a run diverged); NaN while one is missing."""
         return float(np.mean(self.values)) if self.complete and self.values.size else math.nan
+
+    @property
+    def mean_not_diverged(self) -> float:
+        """The mean over the selection runs that did not diverge; NaN while one is missing or if all did."""
+        kept = self.values[np.isfinite(self.values)]
+        return float(np.mean(kept)) if self.complete and kept.size else math.nan
 
 
 @dataclass(frozen=True)
@@ -118,13 +125,17 @@ class Choice:
 
 
 def choose(arm: str, points: Sequence[Point], better: str) -> Choice:
-    """The arm's pick: the complete grid's point of best mean, the earlier one on a tie (module docstring)."""
+    """The arm's pick: the complete grid's point of fewest diverged runs, then of best mean of the others,
+    the earlier one on a tie (module docstring)."""
     if not points or not all(p.complete for p in points):
         return Choice(arm, tuple(points), None)
     sign = 1.0 if better == "higher" else -1.0
-    means = [sign * p.mean for p in points]
-    best = max(range(len(points)), key=lambda i: (means[i], -i))  # -inf (all diverged) still picks one
-    return Choice(arm, tuple(points), best)
+
+    def rank(i: int) -> tuple[int, float, int]:
+        mean = points[i].mean_not_diverged  # NaN when every run of the point diverged: below any mean
+        return -points[i].diverged, -math.inf if math.isnan(mean) else sign * mean, -i
+
+    return Choice(arm, tuple(points), max(range(len(points)), key=rank))
 
 
 def parse_selection(
