@@ -91,9 +91,32 @@ def test_the_full_scales_add_table2s_rows_and_select_each_models_rate():
     assert full["bn_double_relu"].model.kwargs["width"] == 2.0 and full["bn_double_relu"].model.init == "he"
     assert full["plain_relu"].optim.lr == 0.0125  # the pick replaces the cpu pilot's rate
     assert preset.label("plain_nobias_crelu") == "Plain (no bias) CReLU"
-    assert list(preset.variants_of("cpu")) == VARIANTS and preset.scale("cpu").select is None
     model = build_model(full["plain_nobias_relu"].model, 100, (3, 32, 32))
     assert all(m.bias is None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_the_cpu_scale_selects_normprop_relus_rate_only():
+    """The pilot's rates stay for nine arms; NormProp ReLU runs the full scales' grid on seeds 100-102."""
+    preset = get_preset("crelu-normprop")
+    assert list(preset.variants_of("cpu")) == VARIANTS
+    select = preset.scale("cpu").select
+    assert select.grid == preset.scale("full").select.grid and select.seeds == (100, 101, 102)
+    assert select.variants == ("normprop_relu",) and select.metric == "accuracy"
+    grid = preset.selection_sweep("cpu").configs()
+    assert {(c.variant, c.optim.lr) for c in grid} == {
+        (f"normprop_relu@optim.lr={lr:g}", lr) for lr in (0.1, 0.05, 0.025, 0.0125)
+    }
+    assert len(grid) == 12 and {c.train.seed for c in grid} == {100, 101, 102}
+    pilot = {c.variant: c for c in preset.sweep("cpu", 1).configs()}
+    picked = {
+        c.variant: c for c in preset.sweep("cpu", 1, picks={"normprop_relu": {"optim.lr": 0.025}}).configs()
+    }
+    assert picked["normprop_relu"].optim.lr == 0.025
+    rates = {v: c.optim.lr for v, c in picked.items() if v != "normprop_relu"}
+    assert rates == {"plain_relu": 0.05, "plain_crelu": 0.025, "normprop_crelu": 0.025} | {
+        v: 0.1 for v in VARIANTS if v not in ("plain_relu", "plain_crelu", "normprop_crelu", "normprop_relu")
+    }
+    assert all(config_hash(picked[v]) == config_hash(pilot[v]) for v in rates)  # their runs stay valid
 
 
 def test_every_cpu_probe_finds_its_layers_in_every_variant():

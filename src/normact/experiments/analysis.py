@@ -183,10 +183,10 @@ def selection_table(runs: StudyRuns) -> str:
         )  # fmt: skip
         rows.append([runs.preset.label(arm), pick, *cells])
     header = ["arm", "pick", *(", ".join(f"{short[k]} {v}" for k, v in p.items()) for p in points)]
-    tuned = len(runs.selection)
+    tuned = "The tuned arm" if len(runs.selection) == 1 else f"Each of the {len(runs.selection)} tuned arms"
     return (
-        f"Each of the {tuned} tuned arm{'s' if tuned != 1 else ''} was run at every point of a grid on "
-        f"selection seeds before its test runs: {select.describe()}. The test runs (seeds "
+        f"{tuned} was run at every point of a grid on selection seeds before its test runs: "
+        f"{select.describe()}. The test runs (seeds "
         f"{runs.seeds[0]}-{runs.seeds[-1]}) use each arm's pick; the selection runs are ordinary runs of "
         "the study (variants `arm@key=value,...`, in runs.csv) and never enter a verdict or the tables "
         f"above. Mean {metric.title} over the selection seeds per grid point, the pick in bold (a "
