@@ -77,8 +77,8 @@ def _moments(x: Tensor, base: Elementwise, groups: int, kernels) -> tuple[Tensor
     """``f(x)`` (None if not computed) and the per-row sums ``(n, Σx, Σx², Σf, Σf², Σf'²)``, ``(groups, 6)``.
 
     The fused kernels only read x here, and the output pass recomputes f (the one-operator eager path
-    stores f in this pass instead and rescales it in place). The torch path writes ``f'`` and then ``f`` into one fresh buffer where the
-    base supports it, so it allocates a single tensor of x's size.
+    stores f in this pass instead and rescales it in place). The torch path writes ``f'`` and then
+    ``f`` into one fresh buffer where the base supports it, so it allocates a single tensor of x's size.
     """
     if kernels is not None:
         return None, kernels.moments(rows(x, groups), *base.kernel)
