@@ -1,8 +1,10 @@
+from datetime import datetime
+
 import numpy as np
 import pytest
 
 from normact.experiments import analyze, collect_runs, get_preset, read_runs_csv, report, write_runs_csv
-from normact.experiments.results import StudyRuns
+from normact.experiments.results import StudyRuns, busy_seconds
 from normact.train import load_config
 
 
@@ -32,9 +34,15 @@ def test_status_text_lists_missing_runs_and_the_time_taken() -> None:
     assert two.status_text().startswith(
         "**2 runs are missing** and left out: relu: seed 1 (failed), seed 2 (running)."
     )
-    assert two.status_text().endswith(
-        ", 1.0 min wall-clock from the first run's start to the last run's end."
-    )
+    assert two.status_text().endswith(", 1.0 min wall-clock while runs were in progress.")
+
+
+def test_wall_clock_counts_only_the_time_runs_were_in_progress() -> None:
+    t = [datetime(2026, 1, 1, 12, m) for m in range(60)]
+    # two overlapping runs (12:00-12:10, 12:05-12:12), one inside them, then a later sitting (12:40-12:43)
+    spans = [(t[40], t[43]), (t[0], t[10]), (t[5], t[12]), (t[6], t[8])]
+    assert busy_seconds(spans) == (12 + 3) * 60
+    assert busy_seconds([(t[0], t[1])]) == 60
 
 
 def test_count_text_counts_complete_runs_per_variant() -> None:

@@ -68,7 +68,7 @@ class StudyRuns:
     runs: dict[str, list[RunData]]  # variant -> its complete runs, by seed
     missing: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # variant -> (seed, status)
     compute_seconds: float = 0.0  # sum of every stored epoch's wall time
-    wall_seconds: float | None = None  # first run created to last run finished
+    wall_seconds: float | None = None  # time while at least one run was in progress (busy_seconds)
     exploratory: dict[str, list[int]] = field(default_factory=dict)  # variant -> seeds beyond the scale's
     selection: dict[str, Choice] = field(default_factory=dict)  # tuned arm -> its grid, results and pick
     selection_runs: StudyRuns | None = None  # the selection runs (variants ``arm@key=value,...``)
@@ -131,7 +131,7 @@ class StudyRuns:
         text = f"Training took {self.compute_seconds / 60:.1f} min of compute (sum of epoch times)"
         if self.wall_seconds is not None:
             wall = self.wall_seconds / 60
-            text += f", {wall:.1f} min wall-clock from the first run's start to the last run's end"
+            text += f", {wall:.1f} min wall-clock while runs were in progress"
         return " ".join([*parts, text + "."])
 
     def series(self, variant: str, key: str) -> np.ndarray:
@@ -274,11 +274,26 @@ def _finish(out: StudyRuns) -> StudyRuns:
     for variant in out.runs:
         out.runs[variant].sort(key=lambda r: r.seed)
     out.compute_seconds = float(sum(np.nansum(r.metrics.get("time", [])) for r in every))
-    finished = [datetime.fromisoformat(r.finished_at) for r in every if r.finished_at]
-    if every and finished:
-        start = min(datetime.fromisoformat(r.created_at) for r in every)
-        out.wall_seconds = (max(finished) - start).total_seconds()
+    spans = [(datetime.fromisoformat(r.created_at), datetime.fromisoformat(r.finished_at))
+             for r in every if r.finished_at]  # fmt: skip
+    if spans:
+        out.wall_seconds = busy_seconds(spans)
     return out
+
+
+def busy_seconds(spans: list[tuple[datetime, datetime]]) -> float:
+    """Seconds during which at least one of the ``(start, end)`` spans was running (their union).
+
+    Runs made in separate sittings (a sweep resumed the next day, an arm re-run later) count only
+    the time they were running, not the gap between the sittings.
+    """
+    total, end = 0.0, None
+    for a, b in sorted(spans):
+        if end is None or a > end:
+            total, end = total + (b - a).total_seconds(), b
+        elif b > end:
+            total, end = total + (b - end).total_seconds(), b
+    return total
 
 
 _CSV_FIXED = ("study", "scale", "variant", "seed", "config_hash", "status", "diverged_epoch", "created_at",
