@@ -37,8 +37,8 @@ def test_bnorder_variants_and_scales():
     expected = [f"{a}_{o}" for a in ACTS for o in ("convention", "swap", "nwdbn", "nobn")]
     expected = [v for v in expected if v not in ("lecun_tanh_nobn", "softsign_nobn")]
     assert list(preset.variants) == expected
-    assert set(preset.scales) == {"cpu", "full", "full-cifar10", "full-tinyimagenet", *TABLE1_MOBILENET,
-                                  "full-imagenet", "full-mobilenet-imagenet"}  # fmt: skip
+    assert set(preset.scales) == {"cpu", "cpu-mobilenet", "full", "full-cifar10", "full-tinyimagenet",
+                                  *TABLE1_MOBILENET, "full-imagenet", "full-mobilenet-imagenet"}  # fmt: skip
     cpu = preset.sweep("cpu")
     assert (cpu.seeds, len(cpu.configs())) == (list(range(4)), 56)
     for cfg in cpu.configs():
@@ -117,6 +117,22 @@ def test_table1_mobilenet_and_imagenet_scales():
         }
     vgg = preset.sweep("full-imagenet", 1).configs()[0].model.kwargs
     assert (vgg["pool_size"], vgg["classifier_width"], vgg["dropout"]) == (7, 4096, 0.5)  # the ImageNet head
+
+
+def test_cpu_mobilenet_is_the_cpu_scale_with_mobilenet():
+    """The stand-in for the MobileNet rows differs from the cpu scale only in the network and the rows."""
+    preset = get_preset("bnorder")
+    cpu = {(c.variant, c.train.seed): c for c in preset.sweep("cpu").configs()}
+    mobilenet = preset.sweep("cpu-mobilenet").configs()
+    assert len(mobilenet) == 16 and list(dict.fromkeys(c.variant for c in mobilenet)) == SECTION71
+    for c in mobilenet:
+        twin = cpu[c.variant, c.train.seed]
+        assert (c.data, c.optim, c.schedule) == (twin.data, twin.optim, twin.schedule)
+        train = (c.train.epochs, c.train.probe_samples)
+        assert train == (twin.train.epochs, twin.train.probe_samples) == (6, 1000)
+        model = (c.model.name, c.model.kwargs["width"], c.model.kwargs["dropout"])
+        assert model == ("mobilenet_v1", 0.125, 0.0)
+    assert preset.scale("cpu-mobilenet").select is None
 
 
 def test_mobilenet_probes_see_the_stem_and_every_block():

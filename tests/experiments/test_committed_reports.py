@@ -8,7 +8,11 @@ import pytest
 from normact.experiments import build_report, list_presets
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
-COMMITTED = sorted(p.parent.name for p in RESULTS.glob("*/runs.csv"))
+# (preset, scale): docs/results/<preset>/runs.csv is the cpu scale, <preset>/<scale>/runs.csv another one
+COMMITTED = sorted(
+    [(p.parent.name, "cpu") for p in RESULTS.glob("*/runs.csv")]
+    + [(p.parent.parent.name, p.parent.name) for p in RESULTS.glob("*/*/runs.csv")]
+)
 
 
 def _verdict_rows(text: str) -> dict[str, tuple[str, str]]:
@@ -25,10 +29,11 @@ def test_there_is_a_committed_report_to_recheck():
     assert COMMITTED, f"no runs.csv under {RESULTS}"
 
 
-@pytest.mark.parametrize("name", COMMITTED)
-def test_a_committed_report_is_rebuilt_from_its_runs_csv(name):
+@pytest.mark.parametrize(("name", "scale"), COMMITTED)
+def test_a_committed_report_is_rebuilt_from_its_runs_csv(name, scale):
     assert name in list_presets()
-    report = build_report(name, "cpu", runs_csv=RESULTS / name / "runs.csv")
-    committed = _verdict_rows((RESULTS / name / "report.md").read_text())
+    folder = RESULTS / name if scale == "cpu" else RESULTS / name / scale
+    report = build_report(name, scale, runs_csv=folder / "runs.csv")
+    committed = _verdict_rows((folder / "report.md").read_text())
     rebuilt = {v.claim: (v.status, v.adjusted) for v in report.verdicts}
     assert rebuilt == committed and len(rebuilt) == len(report.verdicts) > 0
