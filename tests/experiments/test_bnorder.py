@@ -109,12 +109,9 @@ def test_table1_mobilenet_and_imagenet_scales():
         select = preset.scale(scale).select
         assert select.grid == {"optim.lr": [0.1, 0.01], "optim.weight_decay": [1e-3, 5e-4, 1e-4]}
         assert select.seeds == (100,)  # the paper's one ImageNet seed
-        grid = preset.selection_sweep(scale)
-        assert len(grid.configs()) == 4 * 6 and {c.optim.weight_decay for c in grid.configs()} == {
-            1e-3,
-            5e-4,
-            1e-4,
-        }
+        grid = preset.selection_sweep(scale).configs()  # 4 arms x 6 points x 1 seed
+        assert len(grid) == 24 and {(c.optim.lr, c.optim.weight_decay) for c in grid} == {
+            (lr, wd) for lr in (0.1, 0.01) for wd in (1e-3, 5e-4, 1e-4)}  # fmt: skip
     vgg = preset.sweep("full-imagenet", 1).configs()[0].model.kwargs
     assert (vgg["pool_size"], vgg["classifier_width"], vgg["dropout"]) == (7, 4096, 0.5)  # the ImageNet head
 
