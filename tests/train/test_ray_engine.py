@@ -96,9 +96,10 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_only_whole_runs(tmp_path):
     """SIGINT to `normact sweep --engine ray` once a run is stored: it stops, every stored run is whole."""
     store = tmp_path / "ray.sqlite"
     base = config_to_dict(tiny_config(tmp_path / "ckpt", "data.name=tinyrun:make_splits"))
-    # two CPUs, four runs of seconds each: when the first is stored, at least two are not done
+    # two CPUs: two runs of seconds (a), then two that would take minutes (b) and are still running
+    # when SIGINT comes, however fast the machine (b at 200 epochs could end within the poll's delay)
     spec = {"study": "ctrl-c", "seeds": [0, 1], "config": base,
-            "variants": {"a": {"train.epochs": 150}, "b": {"train.epochs": 200}}}  # fmt: skip
+            "variants": {"a": {"train.epochs": 150}, "b": {"train.epochs": 30000}}}  # fmt: skip
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec))
     path = os.pathsep.join([str(TESTS.parent / "src"), str(TESTS / "train")])
     cmd = [sys.executable, "-m", "normact", "sweep", str(tmp_path / "sweep.yaml"), "--engine", "ray",
