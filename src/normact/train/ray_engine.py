@@ -26,6 +26,7 @@ from normact.train.config import Config, config_hash, config_to_dict
 log = logging.getLogger("normact.train")
 
 MAX_RETRIES = 3  # attempts after a worker process dies (Ray's task retries)
+WAIT_SECONDS = 1.0  # longest wait for a task before Ctrl-C is checked again
 _LOCAL = (None, "", "local")
 
 
@@ -114,16 +115,22 @@ def run_on_ray(
 ) -> None:
     """Run ``configs`` (index -> config) as Ray tasks; write each outcome to ``store``, then ``report`` it.
 
-    ``report(index, status, run_id, error)`` is called once per run as it ends. Ctrl-C cancels the
-    tasks still running; every run already written stays complete.
+    ``report(index, status, run_id, error)`` is called once per run as it ends. Ctrl-C ends the tasks
+    still running (with the Ray session, when this call started it); every run already written stays
+    complete.
     """
+    own_session = not import_ray().is_initialized()
     ray = connect(address, cpus_per_run, gpus_per_run)
     remote = ray.remote(_task).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=MAX_RETRIES)
     pending = {remote.remote(cfg, data_fn, callbacks_fn): i for i, cfg in enumerate(configs)}
     bar = tqdm(total=len(pending), desc="runs", unit="run", file=sys.stderr, disable=not pending)
     try:
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            # a wait without timeout blocks in Ray's C++ until a task ends, and Python's Ctrl-C handler
+            # runs only between bytecodes: a sweep of long runs could ignore SIGINT for as long as they run
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
+            if not ready:
+                continue
             i = pending.pop(ready[0])
             cfg = configs[i]
             try:
@@ -151,8 +158,15 @@ def run_on_ray(
             bar.update()
             report(i, out["status"], run_id, out.get("error") if out["status"] == "failed" else None)
     except BaseException:
-        for ref in pending:
-            ray.cancel(ref, force=True)
+        # ray.cancel of a task that is just completing can abort this process in Ray's core ("Tried to
+        # complete task that was not pending"): a session of our own is ended instead, which ends its
+        # tasks; in the caller's session only the tasks not yet done are cancelled
+        if own_session:
+            ray.shutdown()
+        elif pending:
+            _, running = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+            for ref in running:
+                ray.cancel(ref, force=True)
         raise
     finally:
         bar.close()
