@@ -102,10 +102,17 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_only_whole_runs(tmp_path):
             "variants": {"a": {"train.epochs": 150}, "b": {"train.epochs": 30000}}}  # fmt: skip
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec))
     path = os.pathsep.join([str(TESTS.parent / "src"), str(TESTS / "train")])
-    cmd = [sys.executable, "-m", "normact", "sweep", str(tmp_path / "sweep.yaml"), "--engine", "ray",
+    # Ctrl-C as a terminal delivers it: a test run started in the background of a shell inherits SIGINT
+    # ignored, and Python keeps it so; the sweep installs Python's handler itself
+    main = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from normact.cli import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
+    cmd = [sys.executable, "-c", main, "sweep", str(tmp_path / "sweep.yaml"), "--engine", "ray",
            "--store", str(store)]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": path, "RAY_ADDRESS": ""}  # a Ray instance of its own
-    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    # the sweep and its Ray instance in a process group of their own
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
         deadline = time.monotonic() + 180
         while proc.poll() is None and time.monotonic() < deadline:
             if store.exists() and ResultsStore(store).runs(status="finished"):
@@ -114,6 +121,10 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_only_whole_runs(tmp_path):
         assert proc.poll() is None, "the sweep ended before any run was stored"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
+    finally:  # never wait for the long runs: whatever is left of the sweep ends with the test
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
     assert proc.returncode == 130 and "normact sweep: interrupted; the same command resumes" in out, out[
         -2000:
     ]
