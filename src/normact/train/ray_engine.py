@@ -26,7 +26,6 @@ from normact.train.config import Config, config_hash, config_to_dict
 log = logging.getLogger("normact.train")
 
 MAX_RETRIES = 3  # attempts after a worker process dies (Ray's task retries)
-WAIT_SECONDS = 1.0  # longest wait for a task before Ctrl-C is checked again
 _LOCAL = (None, "", "local")
 
 
@@ -126,11 +125,7 @@ def run_on_ray(
     bar = tqdm(total=len(pending), desc="runs", unit="run", file=sys.stderr, disable=not pending)
     try:
         while pending:
-            # a wait without timeout blocks in Ray's C++ until a task ends, and Python's Ctrl-C handler
-            # runs only between bytecodes: a sweep of long runs could ignore SIGINT for as long as they run
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
-            if not ready:
-                continue
+            ready, _ = ray.wait(list(pending), num_returns=1)  # Ctrl-C interrupts it
             i = pending.pop(ready[0])
             cfg = configs[i]
             try:
